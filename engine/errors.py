@@ -1,0 +1,29 @@
+"""Typed errors raised by the engine. Every message names the file or the numbers involved."""
+
+
+class RedraftError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class ModelNotFoundError(RedraftError):
+    """The model file does not exist or is not a regular file."""
+
+
+class InvalidModelError(RedraftError):
+    """The model file exists but is not a GGUF model llama.cpp can load."""
+
+
+class PromptTooLongError(RedraftError):
+    """The prompt does not fit in the context window."""
+
+    def __init__(self, n_tokens: int, limit: int):
+        self.n_tokens = n_tokens
+        self.limit = limit
+        super().__init__(
+            f"the prompt is {n_tokens} tokens long but the context window holds {limit}; "
+            "shorten the document or raise n_ctx"
+        )
+
+
+class EngineError(RedraftError):
+    """llama.cpp reported a failure (decode error, no free KV slot, failed state restore)."""

@@ -1,0 +1,146 @@
+"""Which draft tokens may be held only on exact match, and which tokens the edit introduced.
+
+Copied content is re-derived exactly; only the model's own phrasing is held with tolerance.
+Decisions are taken per word of the old answer, because names and numbers split into sub-word
+tokens: if one token of a guarded word is guarded, all of them are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Callable, Sequence
+
+WORD = re.compile(r"\w+", re.UNICODE)
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    however therefore thus may might must shall one two new""".split()
+)
+
+
+@dataclass(frozen=True)
+class EditContext:
+    """Facts about one redraft that acceptance rules consult at every position.
+
+    exact_only: old-answer token indices that may be held only where they equal the argmax.
+    inserted: token ids that carry content the edit inserted; where the argmax is one of them,
+        the draft is held only on exact match so the new content can enter.
+    eog: end-of-generation token ids.
+    """
+
+    exact_only: frozenset[int] = frozenset()
+    inserted: frozenset[int] = frozenset()
+    eog: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Everything a rule may need to prepare its guards for one redraft."""
+
+    old_prompt: str | None
+    new_prompt: str
+    draft_pieces: Sequence[str]
+    tokenize: Callable[[str], list[int]]
+    eog: frozenset[int]
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text)
+
+
+def diff_words(old: str, new: str) -> tuple[set[str], set[str]]:
+    """Lower-cased words removed from `old` and inserted into `new` by the edit."""
+    a = [w.lower() for w in words(old)]
+    b = [w.lower() for w in words(new)]
+    removed: set[str] = set()
+    inserted: set[str] = set()
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op in ("replace", "delete"):
+            removed.update(a[i1:i2])
+        if op in ("replace", "insert"):
+            inserted.update(b[j1:j2])
+    return removed, inserted
+
+
+def token_words(pieces: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """The words of the concatenated pieces, each with the indices of the tokens it overlaps,
+    counting whitespace-only tokens right before the word as part of it."""
+    starts = []
+    pos = 0
+    for piece in pieces:
+        starts.append(pos)
+        pos += len(piece)
+    text = "".join(pieces)
+    out: list[tuple[str, list[int]]] = []
+    tok = 0
+    for m in WORD.finditer(text):
+        while tok + 1 < len(pieces) and starts[tok + 1] <= m.start():
+            tok += 1
+        last = tok
+        while last + 1 < len(pieces) and starts[last + 1] < m.end():
+            last += 1
+        first = tok
+        # A whitespace-only token before a word is that word's start (" 9" can split as " ", "9").
+        while first > 0 and pieces[first - 1] and not pieces[first - 1].strip():
+            first -= 1
+        out.append((m.group(), list(range(first, last + 1))))
+    return out
+
+
+def is_content_word(word: str, min_len: int) -> bool:
+    lower = word.lower()
+    if lower in STOPWORDS:
+        return False
+    if any(c.isdigit() for c in word):
+        return True
+    if any(c.isupper() for c in word) and len(word) > 1:
+        return True
+    return len(word) >= min_len
+
+
+def exact_only_indices(edit: Edit, *, copy_min_len: int) -> frozenset[int]:
+    """Old-answer token indices to hold only on exact match.
+
+    A token is guarded when it carries a digit, when its word occurs in the text the edit
+    removed, or when its word is a content word (name, number, long word) copied from the old or
+    new prompt.
+    """
+    guarded: set[int] = set()
+    removed: set[str] = set()
+    if edit.old_prompt is not None:
+        removed, _ = diff_words(edit.old_prompt, edit.new_prompt)
+    prompt_words = {w.lower() for w in words(edit.new_prompt)}
+    if edit.old_prompt is not None:
+        prompt_words |= {w.lower() for w in words(edit.old_prompt)}
+    for word, idx in token_words(edit.draft_pieces):
+        lower = word.lower()
+        has_digit = any(c.isdigit() for c in word)
+        copied = lower in prompt_words and is_content_word(word, copy_min_len)
+        if has_digit or lower in removed or copied:
+            guarded.update(idx)
+    return frozenset(guarded)
+
+
+def inserted_token_ids(edit: Edit, *, min_piece_len: int = 3) -> frozenset[int]:
+    """Token ids that spell content words the edit inserted into the prompt."""
+    if edit.old_prompt is None:
+        return frozenset()
+    _, inserted = diff_words(edit.old_prompt, edit.new_prompt)
+    original_case = {w.lower(): w for w in words(edit.new_prompt)}
+    ids: set[int] = set()
+    for lower in inserted:
+        word = original_case.get(lower, lower)
+        if lower in STOPWORDS or not (len(word) >= min_piece_len or word.isdigit()):
+            continue
+        for form in {word, lower, word.capitalize()}:
+            for spelling in (form, " " + form):
+                ids.update(edit.tokenize(spelling))
+    return frozenset(ids)

@@ -1,0 +1,214 @@
+"""One llama.cpp context: batched decodes, zero-copy logits, prefix reuse and tail rollback."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from typing import Sequence
+
+import numpy as np
+
+from .errors import EngineError, PromptTooLongError
+from .llama_backend import lib
+from .llama_model import LlamaModel
+from .stats import Timings
+
+SEQ = 0
+_DECODE_ERRORS = {1: "no free KV cache slot (the context is full)", 2: "decode aborted"}
+
+
+class KVSession:
+    """Implements the replay `Decoder` over a llama.cpp context holding one sequence.
+
+    `tokens` mirrors what the KV cache holds. Rolling back a tail uses `llama_memory_seq_rm`;
+    where the memory cannot drop a tail (recurrent/hybrid models: it returns False) or
+    `rollback="snapshot"` is forced, the state after the prompt is snapshotted once per call and a
+    rollback restores it and re-decodes the kept answer tokens.
+    """
+
+    def __init__(
+        self,
+        model: LlamaModel,
+        *,
+        n_ctx: int = 4096,
+        n_batch: int = 512,
+        n_threads: int | None = None,
+        rollback: str = "auto",
+    ):
+        if rollback not in ("auto", "snapshot"):
+            raise ValueError("rollback must be 'auto' or 'snapshot'")
+        L = lib()
+        threads = n_threads or os.cpu_count() or 1
+        params = L.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = 1
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        # Sliding-window caches prune old positions, so a rolled-back tail could leave the cache
+        # short of what a clean decode sees; the full-size SWA cache keeps rollback exact.
+        params.swa_full = model.n_swa > 0
+        ctx = L.llama_init_from_model(model.ptr, params)
+        if not ctx:
+            raise EngineError(f"llama.cpp could not create a context of {n_ctx} tokens")
+        self.model = model
+        self.ctx = ctx
+        self.n_ctx = int(L.llama_n_ctx(ctx))
+        self.n_batch = n_batch
+        self.mem = L.llama_get_memory(ctx)
+        self.tokens: list[int] = []
+        self.timings = Timings()
+        self.snapshot_mode = rollback == "snapshot" or model.recurrent
+        self._snapshot: tuple[ctypes.Array, int] | None = None
+        self.snapshot_restores = 0
+        self._batch = L.llama_batch_init(n_batch, 0, 1)
+        cap = n_batch
+        self._tok = np.ctypeslib.as_array(self._batch.token, shape=(cap,))
+        self._pos = np.ctypeslib.as_array(self._batch.pos, shape=(cap,))
+        self._want = np.ctypeslib.as_array(
+            ctypes.cast(self._batch.logits, ctypes.POINTER(ctypes.c_int8)), shape=(cap,)
+        )
+        np.ctypeslib.as_array(self._batch.n_seq_id, shape=(cap,))[:] = 1
+        for i in range(cap):
+            self._batch.seq_id[i][0] = SEQ
+
+    def close(self) -> None:
+        L = lib()
+        if self.ctx:
+            L.llama_batch_free(self._batch)
+            L.llama_free(self.ctx)
+            self.ctx = None
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.tokens)
+
+    def _decode(self, tokens: Sequence[int], want: str, phase: str) -> int:
+        """Decode one batch of at most n_batch tokens; return the number of logits rows."""
+        n = len(tokens)
+        start = len(self.tokens)
+        if start + n > self.n_ctx:
+            raise PromptTooLongError(start + n, self.n_ctx)
+        self._tok[:n] = tokens
+        self._pos[:n] = np.arange(start, start + n)
+        self._want[:n] = 1 if want == "all" else 0
+        if want == "last":
+            self._want[n - 1] = 1
+        self._batch.n_tokens = n
+        t0 = time.perf_counter()
+        rc = lib().llama_decode(self.ctx, self._batch)
+        elapsed = time.perf_counter() - t0
+        setattr(self.timings, phase, getattr(self.timings, phase) + elapsed)
+        if rc != 0:
+            # A failed decode may have left part of the batch in the cache: drop it.
+            lib().llama_memory_seq_rm(self.mem, SEQ, start, -1)
+            reason = _DECODE_ERRORS.get(rc, f"llama_decode failed with code {rc}")
+            raise EngineError(reason)
+        self.tokens.extend(int(t) for t in tokens)
+        return n if want == "all" else (1 if want == "last" else 0)
+
+    def _rows(self, n: int) -> np.ndarray:
+        L = lib()
+        ptr = L.llama_get_logits(self.ctx) if n > 1 else L.llama_get_logits_ith(self.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(n, self.model.n_vocab))
+
+    def feed(self, tokens: Sequence[int], *, all_logits: bool, phase: str) -> np.ndarray:
+        if all_logits:
+            if len(tokens) > self.n_batch:
+                raise ValueError(f"a verification window is limited to {self.n_batch} tokens")
+            return self._rows(self._decode(tokens, "all", phase))
+        for i in range(0, len(tokens), self.n_batch):
+            chunk = tokens[i : i + self.n_batch]
+            last = i + self.n_batch >= len(tokens)
+            self._decode(chunk, "last" if last else "none", phase)
+        return self._rows(1)
+
+    def _drop_tail(self, n_tokens: int) -> bool:
+        ok = bool(lib().llama_memory_seq_rm(self.mem, SEQ, n_tokens, -1))
+        if ok:
+            del self.tokens[n_tokens:]
+        return ok
+
+    def clear(self) -> None:
+        lib().llama_memory_clear(self.mem, True)
+        self.tokens = []
+        self._snapshot = None
+
+    def truncate(self, n_tokens: int) -> None:
+        if n_tokens >= len(self.tokens):
+            return
+        if not self.snapshot_mode and self._drop_tail(n_tokens):
+            return
+        self._restore_snapshot(n_tokens)
+
+    def _take_snapshot(self) -> None:
+        L = lib()
+        size = L.llama_state_seq_get_size(self.ctx, SEQ)
+        buf = (ctypes.c_uint8 * size)()
+        written = L.llama_state_seq_get_data(self.ctx, buf, size, SEQ)
+        if written == 0:
+            raise EngineError("could not snapshot the sequence state")
+        self._snapshot = (buf, len(self.tokens))
+
+    def _restore_snapshot(self, n_tokens: int) -> None:
+        if self._snapshot is None or self._snapshot[1] > n_tokens:
+            raise EngineError(
+                "the KV cache cannot drop a tail and no snapshot covers the kept tokens"
+            )
+        buf, n_snap = self._snapshot
+        kept = self.tokens[n_snap:n_tokens]
+        L = lib()
+        L.llama_memory_seq_rm(self.mem, SEQ, -1, -1)
+        if L.llama_state_seq_set_data(self.ctx, buf, len(buf), SEQ) == 0:
+            self.tokens = []
+            raise EngineError("restoring the snapshot of the prompt state failed")
+        self.tokens = self.tokens[:n_snap]
+        self.snapshot_restores += 1
+        for i in range(0, len(kept), self.n_batch):
+            self._decode(kept[i : i + self.n_batch], "none", "verify")
+
+    def prefill(self, prompt: Sequence[int]) -> tuple[np.ndarray, int]:
+        """Make the cache hold exactly `prompt`, reusing the longest common prefix.
+
+        Returns the logits after the prompt and how many prompt tokens were reused. At least
+        the last prompt token is always decoded, since a cache does not keep logits.
+        """
+        if len(prompt) >= self.n_ctx:
+            raise PromptTooLongError(len(prompt), self.n_ctx)
+        common = 0
+        for a, b in zip(self.tokens, prompt):
+            if a != b:
+                break
+            common += 1
+        keep = min(common, len(prompt) - 1)
+        if keep < len(self.tokens) and (self.model.recurrent or not self._drop_tail(keep)):
+            self.clear()
+            keep = 0
+        self._snapshot = None
+        row = self.feed(list(prompt[keep:]), all_logits=False, phase="prefill")[0]
+        if self.snapshot_mode:
+            self._take_snapshot()
+        return row, keep
+
+    def export_state(self) -> tuple[list[int], bytes]:
+        """The cached tokens and the serialized state of their sequence."""
+        L = lib()
+        size = L.llama_state_seq_get_size(self.ctx, SEQ)
+        buf = (ctypes.c_uint8 * size)()
+        written = L.llama_state_seq_get_data(self.ctx, buf, size, SEQ)
+        return list(self.tokens), bytes(buf[:written])
+
+    def import_state(self, tokens: Sequence[int], data: bytes) -> bool:
+        """Load a state saved by `export_state`; on failure the cache is left empty."""
+        L = lib()
+        self.clear()
+        if not data or len(tokens) >= self.n_ctx:
+            return False
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if L.llama_state_seq_set_data(self.ctx, buf, len(data), SEQ) == 0:
+            self.clear()
+            return False
+        self.tokens = [int(t) for t in tokens]
+        return True

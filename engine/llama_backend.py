@@ -1,0 +1,38 @@
+"""Lazy access to llama-cpp-python's low-level bindings, with llama.cpp's log routed to `logging`.
+
+Importing llama_cpp loads the shared library; only the engine's loading path calls `lib()`, so
+`import redraft_engine` and `redraft --help` stay fast. llama-cpp-python's `verbose=False`
+redirects the process's stdout/stderr, so it is never used: the log callback is replaced instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from types import ModuleType
+
+log = logging.getLogger("redraft.llama")
+
+_LEVELS = {0: logging.CRITICAL, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+_state: dict[str, object] = {}
+
+
+def lib() -> ModuleType:
+    """The `llama_cpp` module, imported and initialised once, its log sent to `redraft.llama`."""
+    mod = _state.get("lib")
+    if mod is None:
+        import llama_cpp  # noqa: PLC0415  (lazy on purpose)
+
+        @llama_cpp.llama_log_callback
+        def _forward(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+            # llama.cpp is chatty at every level; keep it all below WARNING unless asked for.
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("[%s] %s", logging.getLevelName(_LEVELS.get(level, 10)),
+                          text.decode("utf-8", "replace").rstrip())
+
+        llama_cpp.llama_log_set(_forward, ctypes.c_void_p(0))
+        llama_cpp.llama_backend_init()
+        _state["callback"] = _forward  # keep the C callback alive
+        _state["lib"] = llama_cpp
+        mod = llama_cpp
+    return mod  # type: ignore[return-value]

@@ -1,0 +1,105 @@
+"""A loaded GGUF model: vocabulary, tokenizer, token pieces and the chat template."""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+from pathlib import Path
+from typing import Sequence
+
+from .errors import InvalidModelError
+from .llama_backend import lib
+from .model_source import check_gguf
+
+Message = dict[str, str]
+
+
+class LlamaModel:
+    """Owns a `llama_model` and answers vocabulary questions about it."""
+
+    def __init__(self, path: Path, *, n_gpu_layers: int = 0):
+        check_gguf(path)
+        L = lib()
+        params = L.llama_model_default_params()
+        params.n_gpu_layers = n_gpu_layers
+        model = L.llama_model_load_from_file(str(path).encode(), params)
+        if not model:
+            raise InvalidModelError(f"llama.cpp could not load {path} as a model")
+        self.path = path
+        self.ptr = model
+        self.vocab = L.llama_model_get_vocab(model)
+        self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
+        self.n_ctx_train = int(L.llama_model_n_ctx_train(model))
+        self.n_swa = int(L.llama_model_n_swa(model))
+        self.recurrent = bool(L.llama_model_is_recurrent(model) or L.llama_model_is_hybrid(model))
+        self.eog = frozenset(t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self.vocab, t))
+        template = L.llama_model_chat_template(model, None)
+        self.chat_template: bytes | None = template or None
+        self._pieces: dict[int, bytes] = {}
+        desc = ctypes.create_string_buffer(256)
+        L.llama_model_desc(model, desc, 256)
+        self.description = desc.value.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self.ptr:
+            lib().llama_model_free(self.ptr)
+            self.ptr = None
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        """Token ids of `text`. With `special`, add BOS if the model wants it and parse markup."""
+        L = lib()
+        data = text.encode("utf-8")
+        cap = len(data) + 16
+        while True:
+            buf = (L.llama_token * cap)()
+            n = L.llama_tokenize(self.vocab, data, len(data), buf, cap, special, special)
+            if n >= 0:
+                return list(buf[:n])
+            cap = -n
+
+    def piece(self, token: int) -> bytes:
+        """Raw bytes of one token (special tokens render empty)."""
+        cached = self._pieces.get(token)
+        if cached is None:
+            L = lib()
+            buf = ctypes.create_string_buffer(64)
+            n = L.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = L.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
+            cached = buf.raw[:n]
+            self._pieces[token] = cached
+        return cached
+
+    def text_pieces(self, tokens: Sequence[int]) -> list[str]:
+        """Per-token text whose concatenation is the decoded text (multi-byte safe)."""
+        dec = codecs.getincrementaldecoder("utf-8")("replace")
+        out = [dec.decode(self.piece(t)) for t in tokens]
+        if out:
+            out[-1] += dec.decode(b"", final=True)
+        return out
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        """The prompt text for `messages` under the model's chat template, ready for an answer.
+
+        Models without a usable template get the message contents joined by blank lines.
+        """
+        if self.chat_template is not None:
+            L = lib()
+            keep = [(m["role"].encode(), m["content"].encode()) for m in messages]
+            arr = (L.llama_chat_message * len(keep))(
+                *[L.llama_chat_message(role, content) for role, content in keep]
+            )
+            cap = 2 * sum(len(r) + len(c) for r, c in keep) + 512
+            for _ in range(2):
+                buf = ctypes.create_string_buffer(cap)
+                n = L.llama_chat_apply_template(self.chat_template, arr, len(keep), True, buf, cap)
+                if n < 0:
+                    break
+                if n <= cap:
+                    return buf.raw[:n].decode("utf-8", "replace")
+                cap = n + 1
+        return "\n\n".join(m["content"] for m in messages) + "\n\n"

@@ -1,0 +1,107 @@
+"""Acceptance rules: may a draft token be held at a position, given the fresh logits there?
+
+A rule is any object with `name`, `prepare(edit) -> EditContext` and
+`accept(logits, argmax, draft, old_index, ctx) -> bool`. Rules never hold a token that is not
+the argmax unless their own criterion allows it; the replay loop emits the argmax otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .guards import Edit, EditContext, exact_only_indices, inserted_token_ids
+
+
+@runtime_checkable
+class AcceptanceRule(Protocol):
+    name: str
+
+    def prepare(self, edit: Edit) -> EditContext: ...
+
+    def accept(
+        self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext
+    ) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ExactRule:
+    """Hold a draft token only where it is the fresh argmax (lossless speculative decoding)."""
+
+    name: str = "exact"
+
+    def prepare(self, edit: Edit) -> EditContext:
+        return EditContext(eog=edit.eog)
+
+    def accept(
+        self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext
+    ) -> bool:
+        return draft == argmax
+
+
+def band_margin(logits: np.ndarray, top_k: int, tau: float, floor: float) -> tuple[float, float]:
+    """Return (k-th largest logit, allowed gap) for the entropy-floor band at one position.
+
+    The allowed gap grows from `floor` (a peaked top-k) to `tau` (a flat top-k) with the
+    normalised entropy of the top-k probabilities renormalised over those k tokens.
+    """
+    top = np.partition(logits, -top_k)[-top_k:]
+    z = top - top.max()
+    p = np.exp(z)
+    p /= p.sum()
+    entropy = float(-(p * np.log(np.maximum(p, 1e-30))).sum())
+    h = entropy / math.log(top_k)
+    return float(top.min()), floor + (tau - floor) * h
+
+
+@dataclass(frozen=True)
+class TolerantRule:
+    """Entropy-floor band with guards (the default).
+
+    Holds draft `d` where it is in the top-k and `logit(argmax) - logit(d)` is within a band
+    that widens with the local entropy, except:
+    - never where the argmax ends generation;
+    - only on exact match for guarded tokens (digits, words removed by the edit, content words
+      copied from a prompt: see `guards.exact_only_indices`);
+    - only on exact match where the argmax is a content token the edit inserted.
+    """
+
+    tau: float = 3.0
+    floor: float = 1.0
+    top_k: int = 20
+    copy_min_len: int = 6
+    guard_copies: bool = True
+    guard_inserted: bool = True
+    name: str = "tolerant"
+
+    def prepare(self, edit: Edit) -> EditContext:
+        exact_only = (
+            exact_only_indices(edit, copy_min_len=self.copy_min_len)
+            if self.guard_copies
+            else frozenset()
+        )
+        inserted = inserted_token_ids(edit) if self.guard_inserted else frozenset()
+        return EditContext(exact_only=exact_only, inserted=inserted, eog=edit.eog)
+
+    def accept(
+        self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext
+    ) -> bool:
+        if draft == argmax:
+            return True
+        if argmax in ctx.eog or old_index in ctx.exact_only or argmax in ctx.inserted:
+            return False
+        kth, allowed = band_margin(logits, min(self.top_k, logits.shape[0]), self.tau, self.floor)
+        d = float(logits[draft])
+        return d >= kth and float(logits[argmax]) - d <= allowed
+
+
+def rule_by_name(name: str) -> AcceptanceRule:
+    """The built-in rule called `name` (`exact` or `tolerant`)."""
+    if name == "exact":
+        return ExactRule()
+    if name == "tolerant":
+        return TolerantRule()
+    raise ValueError(f"unknown acceptance rule {name!r}: use 'exact' or 'tolerant'")

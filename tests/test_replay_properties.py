@@ -1,0 +1,150 @@
+"""Property tests of the replay state machine against the deterministic fake model."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fake_model import EOG, FakeModel
+from redraft_engine.guards import EditContext
+from redraft_engine.replay import ReplayCounters, replay
+from redraft_engine.rules import ExactRule, TolerantRule
+from redraft_engine.spans import HELD, REWRITTEN, build_spans
+from redraft_engine.window import WindowPolicy
+
+VOCAB = 12
+tokens = st.integers(min_value=1, max_value=VOCAB - 1)
+prompts = st.lists(tokens, min_size=1, max_size=16)
+
+
+@st.composite
+def edits(draw):
+    """An old prompt, an edited prompt, and an old answer (the old greedy answer or noise)."""
+    old = draw(prompts)
+    new = list(old)
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["insert", "delete", "replace"]))
+        pos = draw(st.integers(0, len(new)))
+        if kind == "insert" or not new:
+            new.insert(pos, draw(tokens))
+        elif kind == "delete" and len(new) > 1:
+            del new[min(pos, len(new) - 1)]
+        else:
+            new[min(pos, len(new) - 1)] = draw(tokens)
+    seed = draw(st.integers(0, 3))
+    if draw(st.booleans()):
+        answer = FakeModel(old, vocab=VOCAB, seed=seed).greedy(60)
+    else:
+        answer = draw(st.lists(tokens, max_size=40))
+    return old, new, answer, seed
+
+
+def policy_for(window):
+    return WindowPolicy(fixed=window) if window else WindowPolicy()
+
+
+def run(model, draft, rule, ctx, window, max_tokens, anchor_n):
+    counters = ReplayCounters()
+    events = list(
+        replay(model, model.start(), draft, rule, ctx, policy_for(window),
+               max_tokens=max_tokens, anchor_n=anchor_n, counters=counters)
+    )
+    return events, counters
+
+
+settings_ = settings(max_examples=150, deadline=None)
+
+
+@settings_
+@given(edits(), st.sampled_from([None, 1, 2, 5, 16]), st.integers(1, 70), st.integers(1, 4))
+def test_exact_rule_reproduces_fresh_greedy(edit, window, max_tokens, anchor_n):
+    _, new, answer, seed = edit
+    model = FakeModel(new, vocab=VOCAB, seed=seed)
+    events, counters = run(model, answer, ExactRule(), EditContext(eog=frozenset({EOG})),
+                           window, max_tokens, anchor_n)
+    assert [e.token for e in events] == model.greedy(max_tokens)
+    assert counters.held + counters.rewritten == len(events)
+
+
+@settings_
+@given(edits(), st.sampled_from([None, 1, 3, 8, 32]), st.integers(1, 70), st.integers(1, 4),
+       st.floats(0.0, 4.0), st.floats(0.0, 2.0))
+def test_tolerant_holds_only_what_the_rule_allows(edit, window, max_tokens, anchor_n, tau, floor):
+    _, new, answer, seed = edit
+    rule = TolerantRule(tau=max(tau, floor), floor=floor, top_k=5)
+    ctx = EditContext(exact_only=frozenset(range(0, len(answer), 4)), eog=frozenset({EOG}))
+    model = FakeModel(new, vocab=VOCAB, seed=seed)
+    events, _ = run(model, answer, rule, ctx, window, max_tokens, anchor_n)
+    assert len(events) <= max_tokens
+    prefix = list(new)
+    last_old = -1
+    for ev in events:
+        logits = model.logits_after(prefix)
+        top = int(logits.argmax())
+        if ev.kind == REWRITTEN:
+            assert ev.token == top
+        else:
+            assert ev.kind == HELD
+            assert answer[ev.old_index] == ev.token
+            assert rule.accept(logits, top, ev.token, ev.old_index, ctx)
+            assert ev.old_index > last_old  # the watermark: no old token is replayed twice
+            last_old = ev.old_index
+        prefix.append(ev.token)
+    if len(events) < max_tokens:
+        assert int(model.logits_after(prefix).argmax()) == EOG
+    # The cache holds prompt and answer; the last token stays undecoded when the limit stopped it.
+    assert model.tokens in (prefix, prefix[:-1]) if len(events) == max_tokens else model.tokens == prefix
+
+
+@settings_
+@given(edits(), st.sampled_from([None, 4]), st.integers(1, 70))
+def test_spans_partition_the_answer(edit, window, max_tokens):
+    _, new, answer, seed = edit
+    model = FakeModel(new, vocab=VOCAB, seed=seed)
+    events, _ = run(model, answer, TolerantRule(top_k=5), EditContext(eog=frozenset({EOG})),
+                    window, max_tokens, 3)
+    spans = build_spans(events)
+    assert sum(s.n_tokens for s in spans) == len(events)
+    pos = 0
+    for s in spans:
+        assert s.start == pos and s.end > s.start
+        pos = s.end
+        if s.kind == HELD:
+            assert s.old_end - s.old_start == s.n_tokens
+    for a, b in zip(spans, spans[1:]):
+        assert not (a.kind == b.kind == REWRITTEN)
+
+
+def test_identical_prompt_holds_its_own_greedy_answer_in_windows():
+    prompt = [3, 5, 7, 2, 9]
+    model = FakeModel(prompt, vocab=VOCAB)
+    answer = FakeModel(prompt, vocab=VOCAB).greedy(50)
+    assert len(answer) > 5
+    events, counters = run(model, answer, ExactRule(), EditContext(eog=frozenset({EOG})),
+                           None, 50, 3)
+    assert [e.token for e in events] == answer
+    assert counters.held == len(answer) and counters.rewritten == 0
+    assert counters.windows < len(answer)  # verified in batches, not token by token
+
+
+def test_reanchor_salvages_the_tail_after_a_divergence():
+    answer = [4, 4, 5, 6, 7, 8, 9, 10, 11, 3, 6, 8]
+
+    class Scripted(FakeModel):
+        """Greedy output is the answer with its second token replaced by 2."""
+
+        def logits_after(self, prefix):
+            import numpy as np
+
+            i = len(prefix) - len(self.prompt)
+            target = ([4, 2] + answer[2:])[i] if i < len(answer) else EOG
+            row = np.zeros(self.vocab, dtype=np.float32)
+            row[target] = 10.0
+            return row
+
+    model = Scripted([1], vocab=VOCAB)
+    events, counters = run(model, answer, ExactRule(), EditContext(eog=frozenset({EOG})),
+                           8, 40, 2)
+    assert [e.token for e in events] == [4, 2] + answer[2:]
+    assert counters.reanchors >= 1
+    assert [e.kind for e in events][-6:] == [HELD] * 6
