@@ -1,4 +1,4 @@
-"""Measure what a verification window costs on this machine, once per model, and cache the fit."""
+"""Measure what a verification window costs on this machine, once per model, and cache it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 from .kv_session import KVSession
 from .window import CostModel
 
-PROBE_SIZES = (1, 8, 32, 64)
-PROBE_CONTEXT = 96
+PROBE_SIZES = (1, 4, 8, 16, 32, 64, 128)
+PROBE_CONTEXT = 512  # a typical prompt: attention makes serial steps dearer as it grows
+PROBE_REPEATS = 3
+CACHE_VERSION = "cost3"
 
 
 def default_cache_dir() -> Path:
@@ -20,39 +22,41 @@ def default_cache_dir() -> Path:
 
 
 def measure(session: KVSession) -> CostModel:
-    """Time batched decodes of a few window sizes after a short context (best of two)."""
-    filler = session.model.tokenize("The committee reviewed the quarterly figures in detail. " * 12)
+    """Time batched decodes of a few window sizes after a short context (best of three)."""
+    filler = session.model.tokenize("The committee reviewed the quarterly figures in detail. " * 80)
     session.clear()
     session.feed(filler[:PROBE_CONTEXT], all_logits=False, phase="other")
     base = session.n_tokens
+    if session.snapshot_mode:
+        session.take_snapshot()
     samples = []
     for w in PROBE_SIZES:
         if w > session.n_batch:
             continue
         best = float("inf")
-        for _ in range(2):
+        for _ in range(PROBE_REPEATS):
             t0 = time.perf_counter()
-            session.feed(filler[:w], all_logits=True, phase="other")
+            session.feed(filler[PROBE_CONTEXT : PROBE_CONTEXT + w], all_logits=True,
+                         phase="other")
             best = min(best, time.perf_counter() - t0)
             session.truncate(base)
         samples.append((w, best))
     session.clear()
-    return CostModel.fit(samples)
+    return CostModel(tuple(samples))
 
 
 def load_or_measure(session: KVSession, key: str, cache_dir: Path | None) -> CostModel:
-    """The cached cost fit for `key`, or a fresh measurement (saved when the folder is writable)."""
-    path = (cache_dir or default_cache_dir()) / f"cost-{key}.json"
+    """The cached cost table for `key`, or a fresh measurement (saved when possible)."""
+    path = (cache_dir or default_cache_dir()) / f"{CACHE_VERSION}-{key}.json"
     try:
-        data = json.loads(path.read_text())
-        return CostModel(fixed=float(data["fixed"]), per_token=float(data["per_token"]))
+        return CostModel.from_json(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         pass
     cost = measure(session)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"fixed": cost.fixed, "per_token": cost.per_token}))
+        tmp.write_text(json.dumps(cost.to_json()))
         os.replace(tmp, path)
     except OSError:
         pass

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import Callable, Generator, Sequence, Union
+from typing import Union
 
 from .cost_probe import load_or_measure
 from .guards import Edit
@@ -96,7 +97,7 @@ class Engine:
         self.session.close()
         self.model.close()
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -118,9 +119,9 @@ class Engine:
     def redraft(
         self,
         new_prompt: Prompt,
-        old: Union[Result, str],
+        old: Result | str,
         *,
-        rule: Union[str, AcceptanceRule] = "tolerant",
+        rule: str | AcceptanceRule = "tolerant",
         old_prompt: Prompt | None = None,
         max_tokens: int | None = None,
         on_event: OnEvent | None = None,
@@ -143,9 +144,9 @@ class Engine:
     def stream_redraft(
         self,
         new_prompt: Prompt,
-        old: Union[Result, str],
+        old: Result | str,
         *,
-        rule: Union[str, AcceptanceRule] = "tolerant",
+        rule: str | AcceptanceRule = "tolerant",
         old_prompt: Prompt | None = None,
         max_tokens: int | None = None,
     ) -> Stream:
@@ -215,6 +216,7 @@ class Engine:
             rewritten=counters.rewritten,
             divergences=counters.divergences,
             windows=counters.windows,
+            rollbacks=counters.rollbacks,
             reanchors=counters.reanchors,
             wall_s=wall,
             time=timings,

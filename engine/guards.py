@@ -8,9 +8,9 @@ tokens: if one token of a guarded word is guarded, all of them are.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Callable, Sequence
 
 WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -143,7 +143,7 @@ class KVSession:
             return
         self._restore_snapshot(n_tokens)
 
-    def _take_snapshot(self) -> None:
+    def take_snapshot(self) -> None:
         L = lib()
         size = L.llama_state_seq_get_size(self.ctx, SEQ)
         buf = (ctypes.c_uint8 * size)()
@@ -189,7 +189,7 @@ class KVSession:
         self._snapshot = None
         row = self.feed(list(prompt[keep:]), all_logits=False, phase="prefill")[0]
         if self.snapshot_mode:
-            self._take_snapshot()
+            self.take_snapshot()
         return row, keep
 
     def export_state(self) -> tuple[list[int], bytes]:

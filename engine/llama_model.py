@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .errors import InvalidModelError
 from .llama_backend import lib

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -49,6 +50,7 @@ class ReplayCounters:
     rewritten: int = 0
     divergences: int = 0
     windows: int = 0
+    rollbacks: int = 0
     reanchors: int = 0
 
 
@@ -150,6 +152,7 @@ def replay(
             policy.observe(j, rejected=True)
             correction = int(tops[j - 1])
             decoder.truncate(base + j)
+            c.rollbacks += 1
             watermark = max(watermark, p + j)
             p = None
             if eog(correction) or emitted >= max_tokens:

@@ -78,6 +78,10 @@ class TolerantRule:
     name: str = "tolerant"
 
     def prepare(self, edit: Edit) -> EditContext:
+        if edit.old_prompt == edit.new_prompt:
+            # Nothing was edited, so no copied content can be stale: hold the answer's phrasing
+            # and facts alike (batched decodes would otherwise re-derive near-ties differently).
+            return EditContext(eog=edit.eog)
         exact_only = (
             exact_only_indices(edit, copy_min_len=self.copy_min_len)
             if self.guard_copies

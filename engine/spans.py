@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal, Optional
+from typing import Literal
 
 HELD: Literal["held"] = "held"
 REWRITTEN: Literal["rewritten"] = "rewritten"
@@ -17,7 +18,7 @@ class TokenEvent:
     kind: SpanKind
     token: int
     index: int
-    old_index: Optional[int] = None
+    old_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ class Span:
     start: int
     end: int
     text: str = ""
-    old_start: Optional[int] = None
-    old_end: Optional[int] = None
+    old_start: int | None = None
+    old_end: int | None = None
 
     @property
     def n_tokens(self) -> int:

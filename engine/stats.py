@@ -32,6 +32,7 @@ class Stats:
     rewritten: int = 0
     divergences: int = 0
     windows: int = 0
+    rollbacks: int = 0
     reanchors: int = 0
     wall_s: float = 0.0
     time: Timings = field(default_factory=Timings)

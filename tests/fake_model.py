@@ -8,7 +8,7 @@ continuations, as with a real model. End of generation (token 0) becomes likelie
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -1,0 +1,3 @@
+from redraft_cli.main import run
+
+run()

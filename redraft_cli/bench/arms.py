@@ -1,0 +1,92 @@
+"""Run one case's arms on a loaded engine: the only module here that drives the model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .cases import Case
+
+if TYPE_CHECKING:
+    from redraft_engine import Engine, Result
+
+ARMS = ("cold", "fresh", "exact", "tolerant")
+REDRAFT_ARMS = ("exact", "tolerant")
+
+
+@dataclass(frozen=True)
+class ArmRun:
+    """One timed call. Times come from the engine's own stats of that call."""
+
+    text: str
+    wall_s: float
+    prompt_s: float
+    answer_s: float
+    tokens: int
+    held_fraction: float
+    prompt_tokens: int
+    prompt_reused: int
+
+
+@dataclass
+class CaseRun:
+    case: Case
+    old: ArmRun
+    runs: dict[str, list[ArmRun]] = field(default_factory=lambda: {a: [] for a in ARMS})
+
+
+def arm_order(turn: int) -> tuple[str, ...]:
+    """Rotate the arms between turns, so no arm always runs first or after the same one."""
+    k = turn % len(ARMS)
+    return ARMS[k:] + ARMS[:k]
+
+
+def run_case(
+    engine: Engine,
+    case: Case,
+    repeats: int,
+    on_step: Callable[[str], None] = lambda step: None,
+    *,
+    rotation: int = 0,
+) -> CaseRun:
+    """Answer `before` once, then run every arm on `after` `repeats` times.
+
+    The arm order rotates with each repeat, starting at `rotation` (pass the case's index, so
+    a single-repeat run still rotates across cases).
+
+    Each warm arm starts from the KV state a user's session would hold after the old answer
+    (restored from a snapshot, outside the timed call); `cold` starts from an empty cache.
+    """
+    before, after = case.prompt(case.before), case.prompt(case.after)
+    on_step("old")
+    engine.reset()
+    old = engine.generate(before)
+    state = engine.export_state()
+    run = CaseRun(case, _arm_run(old))
+    for repeat in range(repeats):
+        for arm in arm_order(rotation + repeat):
+            on_step(arm)
+            if arm == "cold":
+                engine.reset()
+            elif not engine.import_state(*state):
+                from redraft_engine import EngineError
+
+                raise EngineError(f"case {case.id!r}: could not restore the old answer's KV state")
+            run.runs[arm].append(_arm_run(_call(engine, arm, after, old)))
+    return run
+
+
+def _call(engine: Engine, arm: str, prompt: str, old: Result) -> Result:
+    if arm in REDRAFT_ARMS:
+        return engine.redraft(prompt, old, rule=arm)
+    return engine.generate(prompt)
+
+
+def _arm_run(result: Result) -> ArmRun:
+    s = result.stats
+    return ArmRun(
+        text=result.text, wall_s=s.wall_s, prompt_s=s.time.prefill, answer_s=s.answer_s,
+        tokens=s.emitted, held_fraction=s.held_fraction, prompt_tokens=s.prompt_tokens,
+        prompt_reused=s.prompt_reused,
+    )

@@ -1,0 +1,168 @@
+"""The `redraft bench` command: wiring of options, loading, running, reporting, exit code.
+
+Imports stay light here (the main app registers this command at import time); the engine,
+rapidfuzz and matplotlib load only when the command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from redraft_cli.errors import CliError, error_boundary
+
+DEFAULT_REPEAT = 3
+DEFAULT_MAX_TOKENS = 256
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `bench` command to `app`."""
+    app.command("bench")(bench)
+
+
+def bench(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(
+        metavar="DIR", show_default=False,
+        help="Folder of *.json case files (or one such file).")],
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="GGUF model file (default: $REDRAFT_MODEL, else the bundled "
+        "SmolLM2-135M-Instruct).")] = None,
+    repeat: Annotated[int, typer.Option(
+        "--repeat", "-r", min=1, help="Runs of every arm per case; times are medians.")
+    ] = DEFAULT_REPEAT,
+    filter_globs: Annotated[list[str] | None, typer.Option(
+        "--filter", "-k", help="Only cases whose id or category matches this glob "
+        "(repeat the option to allow several).")] = None,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help="Write every measurement and the summary to this JSON file.")] = None,
+    plot_path: Annotated[Path | None, typer.Option(
+        "--plot", help="Plot speedup against held fraction to this .png or .svg "
+        "(needs redraft[plot]).")] = None,
+    max_tokens: Annotated[int, typer.Option(
+        "--max-tokens", min=1, help="Longest answer, in tokens.")] = DEFAULT_MAX_TOKENS,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="CPU threads (default: all cores).")] = None,
+) -> None:
+    """Benchmark redraft on an edit suite: speed against fresh and cold runs, and regressions.
+
+    Per case, the old answer is generated on `before`; then on `after` the arms cold (empty
+    KV cache), fresh (warm prefix reuse), exact and tolerant (redrafts) run REPEAT times each,
+    in rotating order. Exit codes: 0 no attributable regression, 1 at least one, 2 bad input.
+    """
+    show_traceback = bool(ctx.obj and ctx.obj.get("traceback"))
+    with error_boundary(show_traceback):
+        code = run_bench(
+            directory, model=model, repeat=repeat, filters=tuple(filter_globs or ()),
+            json_path=json_path, plot_path=plot_path, max_tokens=max_tokens, threads=threads,
+        )
+    raise typer.Exit(code)
+
+
+def run_bench(
+    directory: Path,
+    *,
+    model: str | None,
+    repeat: int,
+    filters: tuple[str, ...],
+    json_path: Path | None,
+    plot_path: Path | None,
+    max_tokens: int,
+    threads: int | None,
+) -> int:
+    from rich.console import Console
+
+    from .cases import load_suite
+    from .export import document, machine_info, machine_line, write_json
+    from .plot import check_plot_target, write_plot
+    from .results import summarize
+
+    if plot_path is not None:
+        check_plot_target(plot_path)
+    if json_path is not None and not json_path.parent.is_dir():
+        raise CliError(f"--json {json_path}: folder {json_path.parent} does not exist")
+    cases = load_suite(directory, filters)
+    engine = _load_engine(model, max_tokens=max_tokens, threads=threads)
+    _check_lengths(engine, cases)
+
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = max(out.width, 140)  # a log file should keep a table row on one line
+    started = time.perf_counter()
+    results = _run_all(engine, cases, repeat, out)
+    wall = time.perf_counter() - started
+
+    summary = summarize(results)
+    machine = machine_info()
+    model_info = {"name": engine.model_path.name, "path": str(engine.model_path),
+                  "description": engine.model.description, "fingerprint": engine.fingerprint}
+    footer = (
+        f"{len(cases)} cases × {repeat} repeats, max {max_tokens} tokens, model "
+        f"{model_info['name']} ({model_info['description']}), {machine_line(machine)}; "
+        f"bench wall time {wall / 60:.1f} min. Ratios are baseline time / arm time: "
+        "'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an empty cache."
+    )
+    from .report import print_summary
+
+    print_summary(out, summary, footer)
+    if json_path is not None:
+        settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
+                    "max_tokens": max_tokens, "threads": threads, "n_ctx": engine.n_ctx,
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+        write_json(json_path, document(model=model_info, machine=machine, settings=settings,
+                                       results=results, summary=summary, wall_s=wall))
+    if plot_path is not None:
+        write_plot(plot_path, results, title=f"{model_info['name']}, {len(cases)} cases")
+    return 1 if any(r.regression for r in results) else 0
+
+
+def _load_engine(model: str | None, *, max_tokens: int, threads: int | None) -> Any:
+    # llama.cpp's OpenMP threads spin while they wait; on a machine shared with other jobs a
+    # descheduled spinner stalls every barrier (measured here: 83 s instead of 1.3 s for a
+    # 27-token answer on 2 threads). Passive waiting keeps timings meaningful. libgomp reads
+    # this when llama_cpp is first imported, so it has no effect once that has happened.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from redraft_engine import Engine
+    from redraft_engine.model_source import check_gguf, resolve_model_path
+
+    path = resolve_model_path(model)
+    check_gguf(path)
+    return Engine(path, max_tokens=max_tokens, n_threads=threads)
+
+
+def _check_lengths(engine: Any, cases: list) -> None:
+    """Fail on a prompt over the context before spending minutes on the cases ahead of it."""
+    from .cases import CaseFileError
+
+    for case in cases:
+        for field in ("before", "after"):
+            n = len(engine.prompt_tokens(case.prompt(getattr(case, field))))
+            if n >= engine.n_ctx - 1:
+                raise CaseFileError(
+                    f"{case.source}: case {case.id!r}: field {field!r}: the prompt is {n} "
+                    f"tokens, over the model's context of {engine.n_ctx}"
+                )
+
+
+def _run_all(engine: Any, cases: list, repeat: int, out: Any) -> list:
+    from .arms import ARMS, run_case
+    from .progress import BenchProgress
+    from .report import case_table
+    from .results import case_result
+
+    results = []
+    with BenchProgress(len(cases), 1 + repeat * len(ARMS)) as progress:
+        for index, case in enumerate(cases):
+            progress.start_case(case.id)
+            run = run_case(engine, case, repeat, on_step=progress.step, rotation=index)
+            result = case_result(run)
+            results.append(result)
+            out.print(case_table(result))
+            speed = result.speedup("tolerant", "fresh")
+            flag = " REGRESSION" if result.regression else ""
+            progress.end_case(f"tolerant {speed:.2f}× vs fresh{flag}" if speed else flag)
+    return results

@@ -1,0 +1,121 @@
+"""Rich tables: one per case as it finishes, and the per-category summary at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .arms import ARMS, REDRAFT_ARMS
+from .results import OVERALL, CaseResult
+
+
+def case_table(result: CaseResult) -> Table:
+    labels = ", ".join(f"{v}" for k, v in result.labels.items() if k != "canary")
+    if result.labels.get("canary"):
+        labels += ", canary"
+    table = Table(
+        title=f"{result.id}  [dim]{result.category}{', ' + labels if labels else ''}[/]",
+        title_justify="left",
+    )
+    for header in ("arm", "wall s", "prompt s", "answer s", "tokens", "ms/tok", "held",
+                   "vs fresh", "vs cold", "sim", "checks"):
+        table.add_column(header, justify="left" if header in ("arm", "checks") else "right")
+    for arm in ARMS:
+        r = result.arms[arm]
+        table.add_row(
+            arm + ("" if r.stable else " [yellow]~[/]"),
+            f"{r.wall_s:.2f}", f"{r.prompt_s:.2f}", f"{r.answer_s:.2f}", str(r.tokens),
+            _ms(r.s_per_token),
+            f"{r.held_fraction:.2f}" if arm in REDRAFT_ARMS else "",
+            _times(result.speedup(arm, "fresh")) if arm in REDRAFT_ARMS else "",
+            _times(result.speedup(arm, "cold")) if arm != "cold" else "",
+            f"{r.similarity:.2f}" if arm != "fresh" else "",
+            _checks(result, arm),
+        )
+    return table
+
+
+def _checks(result: CaseResult, arm: str) -> str:
+    r = result.arms[arm]
+    if r.passed:
+        return "[green]pass[/]"
+    text = "fail " + " ".join(r.failed)
+    if arm in REDRAFT_ARMS and result.regressed[arm]:
+        return f"[bold red]{text} REGRESSION[/]"
+    if arm in REDRAFT_ARMS and result.strict_regressed[arm]:
+        return f"[red]{text} (strict only)[/]"
+    return f"[yellow]{text}[/]"
+
+
+def summary_tables(summary: dict[str, dict[str, Any]]) -> list[Table]:
+    speed = Table(
+        title="Speedup: baseline wall time / arm wall time, end to end "
+        "(answer side only in brackets); medians over cases",
+        title_justify="left",
+    )
+    for header in ("category", "cases", "exact ÷ fresh", "tolerant ÷ fresh", "fresh ÷ cold",
+                   "exact ÷ cold", "tolerant ÷ cold", "held exact", "held tolerant"):
+        speed.add_column(header, justify="left" if header == "category" else "right")
+    work = Table(
+        title="Work and quality (medians): answer ms per emitted token, its speedup against "
+        "fresh (equal work), tokens emitted, texts identical to fresh; regressions (cases)",
+        title_justify="left",
+    )
+    for header in ("category", "ms/tok c/f/e/t", "per-tok ÷ fresh e/t", "tokens c/f/e/t",
+                   "same as fresh c/e/t", "regressions", "strict", "by arm e/t (attr, strict)"):
+        work.add_column(header, justify="left" if header == "category" else "right")
+    for name, s in summary.items():
+        label = f"[bold]{name}[/]" if name == OVERALL else name
+        vf, vc = s["median_speedup_vs_fresh"], s["median_speedup_vs_cold"]
+        af, ac = s["median_answer_speedup_vs_fresh"], s["median_answer_speedup_vs_cold"]
+        held = s["median_held_fraction"]
+        speed.add_row(
+            label, str(s["cases"]),
+            _pair(vf["exact"], af["exact"]), _pair(vf["tolerant"], af["tolerant"]),
+            _pair(vc["fresh"], ac["fresh"]), _pair(vc["exact"], ac["exact"]),
+            _pair(vc["tolerant"], ac["tolerant"]),
+            _fraction(held["exact"]), _fraction(held["tolerant"]),
+        )
+        spt, tok, same = s["median_answer_s_per_token"], s["median_tokens"], s["identical_to_fresh"]
+        ptf = s["median_per_token_speedup_vs_fresh"]
+        regs, strict = s["regressions"], s["strict_regressions"]
+        ra, sa = s["regressions_by_arm"], s["strict_regressions_by_arm"]
+        work.add_row(
+            label,
+            "/".join(_ms(spt[a]) for a in ARMS),
+            "/".join(_times(ptf[a]) for a in REDRAFT_ARMS),
+            "/".join(_num(tok[a]) for a in ARMS),
+            "/".join(str(same[a]) for a in ("cold", *REDRAFT_ARMS)),
+            f"[bold red]{regs}[/]" if regs else "0",
+            f"[red]{strict}[/]" if strict else "0",
+            f"{ra['exact']}/{ra['tolerant']}, {sa['exact']}/{sa['tolerant']}",
+        )
+    return [speed, work]
+
+
+def print_summary(console: Console, summary: dict[str, dict[str, Any]], footer: str) -> None:
+    for table in summary_tables(summary):
+        console.print(table)
+    console.print(footer)
+
+
+def _pair(wall: float | None, answer: float | None) -> str:
+    return f"{_times(wall)} ({_times(answer)})"
+
+
+def _times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}×"
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"

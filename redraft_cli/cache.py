@@ -1,0 +1,285 @@
+"""The `.redraft/` cache: last answers per target, their KV states, and what was written where.
+
+Layout (versioned, so a future format lives beside this one instead of misreading it):
+
+    .redraft/CACHEDIR.TAG, .redraft/.gitignore
+    .redraft/v1/entries/<key>.json    prompt, answer (text and tokens), stats of one target
+    .redraft/v1/states/<key>.kv       llama.cpp KV state of that prompt and answer
+    .redraft/v1/outputs/<hash>.json   sha256 of what redraft last wrote to an output file
+    .redraft/v1/locks/<key>.lock      one flock per target
+
+Every write is atomic; a file that fails to parse is reported once, deleted and regenerated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_bytes, atomic_write_text
+from .locking import exclusive_lock
+
+LAYOUT = "v1"
+_STATE_MAGIC = b"RDKV1\0"
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by redraft.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+
+
+def tagged_hash(tag: str, fields: dict[str, Any]) -> str:
+    """A hash of `fields` under a domain tag, so keys of different kinds can never collide."""
+    payload = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"redraft/{LAYOUT}/{tag}\0{payload}".encode()).hexdigest()[:32]
+
+
+def entry_key(*, model: str, template: str, settings: dict[str, Any], source: str) -> str:
+    """Key of a target's entry: model fingerprint, task template, answer settings, source path."""
+    return tagged_hash(
+        "entry", {"model": model, "template": template, "settings": settings, "source": source}
+    )
+
+
+@dataclass
+class Entry:
+    """The last complete answer for one key."""
+
+    key: str
+    source: str
+    source_sha256: str
+    task: str
+    template: str
+    settings: dict[str, Any]
+    model: str
+    prompt: str
+    prompt_tokens: list[int]
+    answer: str
+    answer_tokens: list[int]
+    stats: dict[str, Any]
+    mode: str
+    created: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Entry:
+        """Parse an entry; ValueError if a field is missing or has the wrong type."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        try:
+            entry = cls(**data)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        checks = {
+            "key": str, "source": str, "source_sha256": str, "task": str, "template": str,
+            "settings": dict, "model": str, "prompt": str, "prompt_tokens": list, "answer": str,
+            "answer_tokens": list, "stats": dict, "mode": str, "created": (int, float),
+        }
+        for name, kind in checks.items():
+            if not isinstance(getattr(entry, name), kind):
+                raise ValueError(f"field {name!r} has the wrong type")
+        if not all(isinstance(t, int) for t in entry.answer_tokens + entry.prompt_tokens):
+            raise ValueError("token lists must hold integers")
+        return entry
+
+
+class Cache:
+    """One project's `.redraft/` folder. `warn` receives one line per corrupt file found."""
+
+    def __init__(self, path: Path, *, max_size: int, warn: Callable[[str], None]):
+        self.path = path
+        self.base = path / LAYOUT
+        self.max_size = max_size
+        self.warn = warn
+
+    # --- folder ---------------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """Create the folder with its CACHEDIR.TAG and a .gitignore that ignores everything."""
+        for sub in ("entries", "states", "outputs", "locks"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", "*\n")):
+            if not (self.path / name).exists():
+                atomic_write_text(self.path / name, text)
+
+    @contextmanager
+    def lock(self, key: str, *, timeout: float, what: str) -> Iterator[None]:
+        self.ensure()
+        with exclusive_lock(self.base / "locks" / f"{key}.lock", timeout=timeout, what=what):
+            yield
+
+    def _corrupt(self, path: Path, why: str) -> None:
+        self.warn(f"cache file {path} is unreadable ({why}); it will be regenerated")
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+    # --- entries --------------------------------------------------------------------------
+
+    def _entry_path(self, key: str) -> Path:
+        return self.base / "entries" / f"{key}.json"
+
+    def load_entry(self, key: str) -> Entry | None:
+        path = self._entry_path(key)
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            entry = Entry.from_json(data)
+            if entry.key != key:
+                raise ValueError("it belongs to another key")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            self._corrupt(path, str(exc))
+            return None
+        return entry
+
+    def save_entry(self, entry: Entry) -> None:
+        self.ensure()
+        atomic_write_text(self._entry_path(entry.key), json.dumps(asdict(entry)))
+        self.enforce_limit(keep=entry.key)
+
+    # --- KV states ------------------------------------------------------------------------
+
+    def _state_path(self, key: str) -> Path:
+        return self.base / "states" / f"{key}.kv"
+
+    def load_state(self, key: str, model: str) -> tuple[list[int], bytes] | None:
+        """The saved (tokens, state bytes) of `key`, or None. Marks it recently used."""
+        path = self._state_path(key)
+        try:
+            raw = path.read_bytes()
+            if not raw.startswith(_STATE_MAGIC):
+                raise ValueError("bad header")
+            offset = len(_STATE_MAGIC)
+            (n,) = struct.unpack_from("<I", raw, offset)
+            header = json.loads(raw[offset + 4 : offset + 4 + n])
+            data = raw[offset + 4 + n :]
+            if header.get("key") != key or header.get("model") != model:
+                raise ValueError("it belongs to another key or model")
+            tokens = header["tokens"]
+            if not isinstance(tokens, list) or not data:
+                raise ValueError("no tokens or no data")
+            os.utime(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, struct.error) as exc:
+            self._corrupt(path, str(exc))
+            return None
+        return [int(t) for t in tokens], data
+
+    def save_state(self, key: str, model: str, tokens: list[int], data: bytes) -> bool:
+        """Persist a KV state unless it alone exceeds the size bound; evict old ones (LRU)."""
+        header = json.dumps({"key": key, "model": model, "tokens": tokens}).encode()
+        blob = _STATE_MAGIC + struct.pack("<I", len(header)) + header + data
+        if len(blob) > self.max_size:
+            return False
+        self.ensure()
+        atomic_write_bytes(self._state_path(key), blob)
+        self.enforce_limit(keep=key)
+        return True
+
+    def drop_state(self, key: str) -> None:
+        try:
+            self._state_path(key).unlink()
+        except FileNotFoundError:
+            pass
+
+    # --- outputs --------------------------------------------------------------------------
+
+    def _output_path(self, output: Path) -> Path:
+        name = tagged_hash("output", {"path": str(output.resolve())})
+        return self.base / "outputs" / f"{name}.json"
+
+    def written_hash(self, output: Path) -> str | None:
+        """sha256 of what redraft last wrote to `output`, if it remembers writing there."""
+        path = self._output_path(output)
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            digest = data["sha256"]
+            if not isinstance(digest, str):
+                raise ValueError("sha256 is not a string")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self._corrupt(path, str(exc))
+            return None
+        return digest
+
+    def record_written(self, output: Path, digest: str) -> None:
+        self.ensure()
+        record = {"path": str(output.resolve()), "sha256": digest, "written": time.time()}
+        atomic_write_text(self._output_path(output), json.dumps(record))
+
+    # --- size bound, info, clear ----------------------------------------------------------
+
+    def _files(self, sub: str) -> list[tuple[float, int, Path]]:
+        found = []
+        for path in (self.base / sub).glob("*"):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            found.append((st.st_mtime, st.st_size, path))
+        return sorted(found)
+
+    def enforce_limit(self, keep: str | None = None) -> None:
+        """Delete least recently used KV states, then entries, until the total fits."""
+        groups = [self._files("states"), self._files("entries")]
+        total = sum(size for group in groups for _, size, _ in group)
+        for group in groups:
+            for _, size, path in group:
+                if total <= self.max_size:
+                    return
+                if path.stem == keep:
+                    continue
+                try:
+                    path.unlink()
+                    total -= size
+                except FileNotFoundError:
+                    pass
+
+    def info(self) -> dict[str, Any]:
+        entries, states, outputs = (self._files(s) for s in ("entries", "states", "outputs"))
+        others = sorted(
+            p.name for p in self.path.glob("v*") if p.is_dir() and p.name != LAYOUT
+        ) if self.path.is_dir() else []
+        return {
+            "path": str(self.path),
+            "layout": LAYOUT,
+            "exists": self.base.is_dir(),
+            "entries": len(entries),
+            "states": len(states),
+            "outputs": len(outputs),
+            "size_bytes": sum(s for group in (entries, states, outputs) for _, s, _ in group),
+            "max_size_bytes": self.max_size,
+            "other_layouts": others,
+        }
+
+    def clear(self, *, everything: bool = False) -> int:
+        """Delete answers and KV states (and, with `everything`, the record of outputs written
+        and other layouts). Returns the number of files removed. Locks stay: a running process
+        may hold one."""
+        subs = ["entries", "states"] + (["outputs"] if everything else [])
+        removed = 0
+        for sub in subs:
+            for _, _, path in self._files(sub):
+                try:
+                    path.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        if everything and self.path.is_dir():
+            for other in self.path.glob("v*"):
+                if other.is_dir() and other.name != LAYOUT:
+                    removed += sum(1 for p in other.rglob("*") if p.is_file())
+                    shutil.rmtree(other, ignore_errors=True)
+        return removed

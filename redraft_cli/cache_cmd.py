@@ -1,0 +1,40 @@
+"""`redraft cache info` and `redraft cache clear`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from .cache import Cache
+from .console import emit_json
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def cache_info(cache: Cache, *, as_json: bool, console: Console) -> None:
+    info = cache.info()
+    if as_json:
+        emit_json(info)
+        return
+    if not info["exists"]:
+        console.print(f"{info['path']}: no cache yet (layout {info['layout']})", markup=False)
+        return
+    console.print(
+        f"{info['path']} (layout {info['layout']}): {info['entries']} answers, "
+        f"{info['states']} KV states, {info['outputs']} outputs recorded; "
+        f"{_size(info['size_bytes'])} of {_size(info['max_size_bytes'])}",
+        markup=False,
+    )
+    if info["other_layouts"]:
+        console.print(f"other layouts present: {', '.join(info['other_layouts'])} "
+                      "(remove with `redraft cache clear --all`)", markup=False)
+
+
+def cache_clear(cache: Cache, *, everything: bool, console: Console) -> None:
+    removed = cache.clear(everything=everything)
+    console.print(f"removed {removed} files from {cache.path}", markup=False)

@@ -1,0 +1,56 @@
+"""`redraft config`: the resolved settings and where each one came from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import KEYS, Config
+from .console import emit_json
+from .tasks import BUILTIN_TASKS
+
+
+def _shown(name: str, value: Any) -> str:
+    if value is None:
+        return "(bundled SmolLM2-135M-Instruct)" if name == "model" else "(none)"
+    return str(value)
+
+
+def config_document(config: Config) -> dict[str, Any]:
+    return {
+        "root": str(config.root),
+        "files": [str(p) for p in config.files],
+        "settings": {
+            name: {"value": config.settings.items[name].value,
+                   "source": config.settings.source(name)}
+            for name in KEYS
+        },
+        "tasks": {name: t.template for name, t in config.tasks.items()
+                  if name not in BUILTIN_TASKS},
+        "targets": [
+            {"source": str(t.source), "output": str(t.output), **t.options}
+            for t in config.targets
+        ],
+    }
+
+
+def show_config(config: Config, *, as_json: bool, console: Console) -> None:
+    if as_json:
+        emit_json(config_document(config))
+        return
+    console.print(f"project root: {config.root}", markup=False)
+    files = ", ".join(str(p) for p in config.files) or "(none)"
+    console.print(f"config files: {files}", markup=False)
+    table = Table("setting", "value", "source", box=None, pad_edge=False)
+    for name in KEYS:
+        item = config.settings.items[name]
+        table.add_row(name, _shown(name, item.value), item.source)
+    console.print(table)
+    custom = {n: t for n, t in config.tasks.items() if n not in BUILTIN_TASKS}
+    for name, task in custom.items():
+        console.print(f"task {name}: {task.template!r}", markup=False)
+    for target in config.targets:
+        extra = "".join(f", {k}={v!r}" for k, v in target.options.items())
+        console.print(f"target: {target.source} -> {target.output}{extra}", markup=False)

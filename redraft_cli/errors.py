@@ -1,0 +1,97 @@
+"""Exit codes, the CLI's own error type, and the boundary that turns exceptions into one line."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+OK = 0
+CHANGED = 1
+USAGE = 2
+INTERNAL = 3
+INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """An error the user can act on: printed as one line, exits with `exit_code`."""
+
+    exit_code = USAGE
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class InputError(CliError):
+    """A source document that cannot be answered (missing, binary, empty, ...)."""
+
+
+class ConfigError(CliError):
+    """A malformed config file, environment variable or option value."""
+
+
+class HandEditError(CliError):
+    """An output file that redraft did not write as it is now."""
+
+
+class LockTimeout(CliError):
+    """Another process kept a target's lock for longer than the timeout."""
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code of an exception that reached the boundary."""
+    if isinstance(exc, CliError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED
+    from redraft_cli.tasks import TaskError
+
+    if isinstance(exc, TaskError):
+        return USAGE
+    # Imported late: the engine package pulls numpy, which `redraft --help` should not pay for.
+    from redraft_engine.errors import (
+        InvalidModelError,
+        ModelNotFoundError,
+        PromptTooLongError,
+    )
+
+    if isinstance(exc, (ModelNotFoundError, InvalidModelError, PromptTooLongError)):
+        return USAGE
+    return INTERNAL
+
+
+def one_line(exc: BaseException) -> str:
+    """The message printed for `exc` (without the `redraft:` prefix)."""
+    code = exit_code_for(exc)
+    if code == INTERRUPTED:
+        return "interrupted"
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if code == INTERNAL:
+        return f"internal error: {type(exc).__name__}: {message} (rerun with --traceback)"
+    return f"error: {message}"
+
+
+def report(exc: BaseException, *, show_traceback: bool) -> int:
+    """Print `exc` to stderr (as one line, or with its traceback) and return its exit code."""
+    if show_traceback and not isinstance(exc, KeyboardInterrupt):
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"redraft: {one_line(exc)}", file=sys.stderr)
+    return exit_code_for(exc)
+
+
+@contextmanager
+def error_boundary(show_traceback: bool) -> Iterator[None]:
+    """Turn any exception into a one-line message and the matching exit code."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - this is the top-level boundary
+        if isinstance(exc, SystemExit):
+            raise
+        raise typer.Exit(report(exc, show_traceback=show_traceback)) from None

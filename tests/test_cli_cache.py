@@ -1,0 +1,145 @@
+"""The .redraft/ cache: layout, corrupt files, the LRU bound, locks, and the cache commands."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from redraft_cli.cache import LAYOUT, Cache, Entry, entry_key
+from redraft_cli.errors import LockTimeout
+from redraft_cli.locking import exclusive_lock
+from redraft_cli.main import app
+
+runner = CliRunner()
+
+
+def entry(key="k" * 32, answer="An answer."):
+    return Entry(
+        key=key, source="doc.md", source_sha256="0" * 64, task="summarize", template="{document}",
+        settings={"max_tokens": 8}, model="m", prompt="p", prompt_tokens=[1, 2], answer=answer,
+        answer_tokens=[3, 4], stats={"emitted": 2}, mode="fresh",
+    )
+
+
+@pytest.fixture
+def warnings():
+    return []
+
+
+@pytest.fixture
+def cache(tmp_path, warnings):
+    return Cache(tmp_path / ".redraft", max_size=1 << 20, warn=warnings.append)
+
+
+def test_layout_tag_and_gitignore(cache):
+    saved = entry()
+    cache.save_entry(saved)
+    assert (cache.path / "CACHEDIR.TAG").read_text().startswith(
+        "Signature: 8a477f597d28d172789f06886806bc55"
+    )
+    assert (cache.path / ".gitignore").read_text() == "*\n"
+    assert (cache.path / LAYOUT / "entries" / f"{'k' * 32}.json").is_file()
+    assert cache.load_entry("k" * 32) == saved
+
+
+def test_key_depends_on_every_component():
+    base = dict(model="m", template="t {document}", settings={"max_tokens": 8}, source="a.md")
+    keys = {entry_key(**base)}
+    for name, other in [("model", "m2"), ("template", "u {document}"),
+                        ("settings", {"max_tokens": 9}), ("source", "b.md")]:
+        keys.add(entry_key(**{**base, name: other}))
+    assert len(keys) == 5
+
+
+def test_corrupt_entry_is_reported_once_then_regenerated(cache, warnings):
+    cache.save_entry(entry())
+    path = cache.base / "entries" / f"{'k' * 32}.json"
+    path.write_text('{"key": "truncated')
+    assert cache.load_entry("k" * 32) is None
+    assert len(warnings) == 1 and str(path) in warnings[0]
+    assert cache.load_entry("k" * 32) is None
+    assert len(warnings) == 1
+    cache.save_entry(entry())
+    assert cache.load_entry("k" * 32) is not None
+
+
+def test_entry_with_wrong_types_is_corrupt(cache, warnings):
+    cache.ensure()
+    bad = {**entry().__dict__, "answer_tokens": "not a list"}
+    (cache.base / "entries" / f"{'k' * 32}.json").write_text(json.dumps(bad))
+    assert cache.load_entry("k" * 32) is None
+    assert "wrong type" in warnings[0]
+
+
+def test_state_round_trip_and_corrupt_state(cache, warnings):
+    assert cache.save_state("a" * 32, "m", [1, 2, 3], b"\x01" * 100)
+    assert cache.load_state("a" * 32, "m") == ([1, 2, 3], b"\x01" * 100)
+    assert cache.load_state("a" * 32, "other-model") is None  # a state never crosses models
+    assert len(warnings) == 1
+    assert cache.save_state("a" * 32, "m", [1], b"\x02" * 10)
+    (cache.base / "states" / f"{'a' * 32}.kv").write_bytes(b"RDKV1\0garbage")
+    assert cache.load_state("a" * 32, "m") is None
+    assert len(warnings) == 2
+
+
+def test_total_size_is_bounded_least_recently_used_first(tmp_path):
+    cache = Cache(tmp_path / ".redraft", max_size=2500, warn=print)
+    for name in "abc":
+        assert cache.save_state(name * 32, "m", [1], bytes(900))
+        time.sleep(0.01)  # distinct mtimes order the LRU
+    # Saving c pushed the total over 2500 bytes: a, the least recently used, went.
+    assert cache.load_state("a" * 32, "m") is None
+    assert cache.load_state("b" * 32, "m") is not None  # b is now the most recently used
+    time.sleep(0.01)
+    assert cache.save_state("d" * 32, "m", [1], bytes(900))
+    assert cache.load_state("c" * 32, "m") is None
+    assert cache.load_state("b" * 32, "m") is not None
+    assert cache.info()["size_bytes"] <= 2500
+    assert not cache.save_state("e" * 32, "m", [1], bytes(5000))  # alone over the bound
+
+
+def test_lock_held_by_another_process_times_out_clearly(tmp_path):
+    lock = tmp_path / "t.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; "
+         "from redraft_cli.locking import exclusive_lock\n"
+         f"with exclusive_lock(Path({str(lock)!r}), timeout=5, what='x'):\n"
+         "    print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockTimeout, match="another redraft process is working on doc.md"):
+            with exclusive_lock(lock, timeout=0.3, what="doc.md"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with exclusive_lock(lock, timeout=5, what="doc.md"):
+        pass  # released when its holder died
+
+
+def test_cache_info_and_clear_commands(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REDRAFT_CACHE_DIR", raising=False)
+    result = runner.invoke(app, ["cache", "info"])
+    assert result.exit_code == 0 and "no cache yet" in result.stdout
+    cache = Cache(tmp_path / ".redraft", max_size=1 << 30, warn=print)
+    cache.save_entry(entry())
+    cache.save_state("k" * 32, "m", [1], b"x" * 10)
+    cache.record_written(tmp_path / "out.md", "0" * 64)
+    info = json.loads(runner.invoke(app, ["cache", "info", "--json"]).stdout)
+    assert (info["entries"], info["states"], info["outputs"]) == (1, 1, 1)
+    assert info["path"] == str(tmp_path / ".redraft")
+    result = runner.invoke(app, ["cache", "clear"])
+    assert result.exit_code == 0 and "removed 2 files" in result.stdout
+    info = json.loads(runner.invoke(app, ["cache", "info", "--json"]).stdout)
+    assert (info["entries"], info["states"], info["outputs"]) == (0, 0, 1)
+    assert runner.invoke(app, ["cache", "clear", "--all"]).exit_code == 0
+    assert json.loads(runner.invoke(app, ["cache", "info", "--json"]).stdout)["outputs"] == 0
+    assert os.path.isfile(tmp_path / ".redraft" / "CACHEDIR.TAG")

@@ -1,0 +1,118 @@
+"""Config precedence, malformed config, and the `config` command (no model)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from redraft_cli.config import load_config, parse_size
+from redraft_cli.errors import ConfigError
+from redraft_cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    for name in list(__import__("os").environ):
+        if name.startswith("REDRAFT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_precedence_flags_env_toml_pyproject_defaults(project):
+    (project / "pyproject.toml").write_text(
+        "[tool.redraft]\nmax_tokens = 11\nrule = 'exact'\nn_ctx = 1000\ndebounce_ms = 50\n"
+    )
+    (project / "redraft.toml").write_text("max_tokens = 22\nrule = 'tolerant'\nn_ctx = 2000\n")
+    env = {"REDRAFT_MAX_TOKENS": "33", "REDRAFT_RULE": "exact"}
+    config = load_config(project, flags={"max_tokens": 44}, env=env)
+    s = config.settings
+    assert (s.max_tokens, s.source("max_tokens")) == (44, "flag --max-tokens")
+    assert (s.rule, s.source("rule")) == ("exact", "env REDRAFT_RULE")
+    assert (s.n_ctx, s.source("n_ctx")) == (2000, "redraft.toml")
+    assert (s.debounce_ms, s.source("debounce_ms")) == (50, "pyproject.toml [tool.redraft]")
+    assert (s.lock_timeout, s.source("lock_timeout")) == (120.0, "default")
+
+
+def test_target_keys_override_globals_but_not_flags(project):
+    (project / "redraft.toml").write_text(
+        "max_tokens = 22\ntask = 'review'\n"
+        "[[targets]]\nsource = 'a.md'\noutput = 'a.out'\ntask = 'summarize'\nmax_tokens = 5\n"
+    )
+    config = load_config(project, env={"REDRAFT_MAX_TOKENS": "33"})
+    target_settings = config.settings_for(config.targets[0])
+    assert target_settings.max_tokens == 5
+    assert config.task(target_settings).name == "summarize"
+    flagged = load_config(project, flags={"max_tokens": 7}, env={})
+    assert flagged.settings_for(flagged.targets[0]).max_tokens == 7
+
+
+def test_custom_tasks_and_prompt_from_config(project):
+    (project / "redraft.toml").write_text(
+        "prompt = 'Translate to French:\\n{document}'\n[tasks]\nshout = 'SHOUT {document}'\n"
+    )
+    config = load_config(project, env={})
+    assert config.task(config.settings).name == "custom"
+    flagged = load_config(project, flags={"task": "shout"}, env={})
+    assert flagged.task(flagged.settings).template == "SHOUT {document}"
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("max_tokens = 'many'\n", "max_tokens"),
+        ("max_tokenz = 3\n", "max_tokenz"),
+        ("rule = 'loose'\n", "rule"),
+        ("n_ctx = 64\n", "n_ctx"),
+        ("cache_max_size = 'huge'\n", "cache_max_size"),
+        ("[[targets]]\nsource = 'a.md'\n", "output"),
+        ("[[targets]]\nsource = 'a.md'\noutput = 'b'\ncolour = 1\n", "colour"),
+        ("[tasks]\nx = 'no placeholder'\n", "tasks.x"),
+        ("max_tokens = [\n", "invalid TOML"),
+    ],
+)
+def test_malformed_config_names_the_key(project, text, named):
+    (project / "redraft.toml").write_text(text)
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_config(project, env={})
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 2
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_env_names_the_variable(project):
+    with pytest.raises(ConfigError, match="REDRAFT_N_CTX"):
+        load_config(project, env={"REDRAFT_N_CTX": "-4"})
+
+
+def test_config_command_prints_values_and_sources(project, monkeypatch):
+    (project / "redraft.toml").write_text("max_tokens = 22\n")
+    monkeypatch.setenv("REDRAFT_RULE", "exact")
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 0, result.stderr
+    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line}
+    assert lines["max_tokens"][1:] == ["22", "redraft.toml"]
+    assert lines["rule"][1:] == ["exact", "env", "REDRAFT_RULE"]
+    as_json = json.loads(runner.invoke(app, ["config", "--json"]).stdout)
+    assert as_json["settings"]["max_tokens"] == {"value": 22, "source": "redraft.toml"}
+    assert as_json["root"] == str(project)
+
+
+def test_config_found_in_a_parent_folder(project):
+    (project / "redraft.toml").write_text("max_tokens = 9\n")
+    sub = project / "a" / "b"
+    sub.mkdir(parents=True)
+    config = load_config(sub, env={})
+    assert config.root == project
+    assert config.cache_dir == project / ".redraft"
+
+
+def test_parse_size():
+    assert parse_size("1GiB") == 1 << 30
+    assert parse_size("500 MB") == 500_000_000
+    assert parse_size(0) == 0
+    with pytest.raises(ValueError):
+        parse_size("-3")

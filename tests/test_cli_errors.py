@@ -1,0 +1,168 @@
+"""One-line errors and exit codes for every input, usage and config error (no model loaded)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from redraft_cli import engine_access
+from redraft_cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("REDRAFT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "doc.md").write_text("The meeting is on Monday at noon in room 4.\n")
+    return tmp_path
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fail the test if anything tries to load the model."""
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(engine_access, "load_engine", refuse)
+
+
+def invoke(*args):
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def one_line(result):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: None, "missing.md: no such file"),
+        (lambda p: (p / "missing.md").mkdir(), "is a directory"),
+        (lambda p: (p / "missing.md").write_bytes(b"\x7fELF\x00\x01\x02"), "binary"),
+        (lambda p: (p / "missing.md").write_bytes(b"caf\xe9 au lait"), "not UTF-8"),
+        (lambda p: (p / "missing.md").write_text(" \n\n"), "is empty"),
+    ],
+    ids=["missing", "directory", "binary", "not-utf8", "empty"],
+)
+def test_bad_input_file(project, no_model, setup, message):
+    setup(project)
+    result = invoke("run", "missing.md")
+    assert result.exit_code == 2
+    assert message in one_line(result)
+    assert one_line(result).startswith("redraft: error: ")
+
+
+def test_missing_model(project, no_model):
+    result = invoke("run", "doc.md", "--model", "nowhere.gguf")
+    assert result.exit_code == 2
+    assert "model file not found" in one_line(result)
+
+
+def test_invalid_model(project, no_model):
+    (project / "fake.gguf").write_bytes(b"not a model at all")
+    result = invoke("run", "doc.md", "--model", "fake.gguf")
+    assert result.exit_code == 2
+    assert "not a GGUF model file" in one_line(result)
+
+
+def test_missing_model_from_environment(project, no_model, monkeypatch):
+    monkeypatch.setenv("REDRAFT_MODEL", str(project / "gone.gguf"))
+    result = invoke("run", "doc.md")
+    assert result.exit_code == 2 and "gone.gguf" in one_line(result)
+
+
+@pytest.mark.parametrize(
+    "out, message",
+    [("no/such/folder/out.md", "does not exist"), ("adir", "is a directory")],
+)
+def test_unwritable_output(project, no_model, out, message):
+    (project / "adir").mkdir()
+    result = invoke("run", "doc.md", "--out", out)
+    assert result.exit_code == 2
+    assert "cannot write output" in one_line(result) and message in one_line(result)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "doc.md", "--task", "poem"], "unknown task 'poem'"),
+        (["run", "doc.md", "--task", "answer"], "needs a question"),
+        (["run", "doc.md", "--prompt", "no placeholder"], "{document}"),
+        (["run", "--task", "review"], "--task needs a FILE"),
+        (["run"], "no FILE given and no [[targets]]"),
+        (["run", "doc.md", "--rule", "loose"], "option --rule"),
+        (["watch", "doc.md", "doc.md", "--out", "x.md"], "--out needs exactly one"),
+        (["watch", "nothere.md"], "no such file"),
+    ],
+)
+def test_usage_errors(project, no_model, args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert message in one_line(result)
+
+
+def test_malformed_config_is_named(project, no_model):
+    (project / "redraft.toml").write_text("[[targets]]\nsource = 'doc.md'\noutput = 3\n")
+    result = invoke("run")
+    assert result.exit_code == 2
+    assert "targets[0]" in one_line(result) and "'output'" in one_line(result)
+
+
+def test_click_usage_error_exits_2(project):
+    assert runner.invoke(app, ["run", "--no-such-flag"]).exit_code == 2
+
+
+def test_internal_error_is_one_line_with_exit_3(project, monkeypatch):
+    def boom(*_args, **_kwargs):
+        raise RuntimeError("llama exploded")
+
+    monkeypatch.setattr(engine_access, "load_engine", boom)
+    result = invoke("run", "doc.md")
+    assert result.exit_code == 3
+    assert one_line(result) == (
+        "redraft: internal error: RuntimeError: llama exploded (rerun with --traceback)"
+    )
+    shown = runner.invoke(app, ["--traceback", "run", "doc.md"])
+    assert shown.exit_code == 3
+    assert "Traceback (most recent call last)" in shown.stderr
+    assert "RuntimeError: llama exploded" in shown.stderr
+
+
+def test_interrupt_exits_130_without_partial_output(project, monkeypatch):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine_access, "load_engine", interrupted)
+    result = invoke("run", "doc.md", "--out", "out.md")
+    assert result.exit_code == 130
+    assert one_line(result) == "redraft: interrupted"
+    assert sorted(p.name for p in project.iterdir() if not p.name.startswith(".redraft")) == [
+        "doc.md"
+    ]
+
+
+def test_help_is_cheap_and_never_imports_llama_cpp():
+    code = (
+        "import sys, redraft_cli.main\n"
+        "print('llama_cpp' in sys.modules, 'redraft_engine' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    help_out = subprocess.run(
+        [sys.executable, "-m", "redraft_cli", "--help"], capture_output=True, text=True
+    )
+    assert help_out.returncode == 0
+    for command in ("run", "watch", "config", "cache"):
+        assert command in help_out.stdout

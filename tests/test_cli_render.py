@@ -1,0 +1,50 @@
+"""Rendering of the held/rewritten diff and the stats line (pure functions, no model)."""
+
+from io import StringIO
+
+from redraft_engine import HELD, REWRITTEN, Span
+from rich.console import Console
+
+from redraft_cli.render import diff_plain, diff_text, serial_rate, stats_line
+
+SPANS = [
+    Span(HELD, 0, 8, "The cat sat on the mat, a", 0, 8),
+    Span(REWRITTEN, 8, 12, " rainy day in Paris"),
+    Span(HELD, 12, 22, ", 3 March 2021.", 12, 22),
+]
+
+
+def test_plain_diff_marks_rewritten_spans():
+    assert diff_plain(SPANS) == "The cat sat on the mat, a{+ rainy day in Paris+}, 3 March 2021."
+
+
+def test_colour_off_rendering_through_a_console():
+    out = StringIO()
+    console = Console(file=out, color_system=None, width=200)
+    console.print(diff_text(SPANS, color=False))
+    assert out.getvalue() == "The cat sat on the mat, a{+ rainy day in Paris+}, 3 March 2021.\n"
+
+
+def test_coloured_rendering_styles_each_kind():
+    text = diff_text(SPANS, color=True)
+    assert text.plain == "The cat sat on the mat, a rainy day in Paris, 3 March 2021."
+    styles = [(text.plain[s.start : s.end], str(s.style)) for s in text.spans]
+    assert styles == [
+        ("The cat sat on the mat, a", "green"),
+        (" rainy day in Paris", "bold yellow"),
+        (", 3 March 2021.", "green"),
+    ]
+
+
+def test_stats_line_reports_held_reuse_and_time_saved():
+    stats = {"emitted": 40, "held_fraction": 0.75, "prompt_reused": 90, "prompt_tokens": 100,
+             "wall_s": 1.5, "answer_s": 1.0}
+    line = stats_line("redraft", stats, serial_s_per_token=0.05)
+    assert line == ("redraft · held 75% · 40 tokens · prompt 90/100 reused · 1.50 s · "
+                    "answer 1.00 s vs ~2.00 s fresh (saved +1.00 s)")
+    assert "held" not in stats_line("fresh", stats)
+
+
+def test_serial_rate_needs_serial_tokens():
+    assert serial_rate({"time": {"serial": 0.5}, "rewritten": 10}) == 0.05
+    assert serial_rate({"time": {"serial": 0.0}, "rewritten": 0}) is None

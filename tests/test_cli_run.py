@@ -1,0 +1,228 @@
+"""`redraft run` with the real default model: fresh, unchanged, redraft, hand edits, targets."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from redraft_cli import engine_access
+from redraft_cli.cache import Cache
+from redraft_cli.config import load_config
+from redraft_cli.jobs import job_for_file
+from redraft_cli.main import app
+
+pytestmark = pytest.mark.model
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DOC = (
+    "Project status. The team shipped the login page on Monday. Anna fixed two bugs in the "
+    "payment form. The next review meeting is on Thursday at 10am in room 12.\n"
+)
+# Small answers and one thread keep the model's share of the suite short and stable on 2 cores.
+ENV = {"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "24"}
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("REDRAFT_"):
+            monkeypatch.delenv(name)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "doc.md").write_text(DOC)
+    return tmp_path
+
+
+@pytest.fixture
+def model_loads(monkeypatch):
+    """Counts model loads; `forbid()` makes any further load fail the test."""
+    calls = []
+    real = engine_access.load_engine
+
+    def counting(*args, **kwargs):
+        if calls and calls[-1] == "forbidden":
+            raise AssertionError("the model was loaded for an unchanged target")
+        calls.append("load")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_access, "load_engine", counting)
+
+    class Loads:
+        def count(self):
+            return calls.count("load")
+
+        def forbid(self):
+            calls.append("forbidden")
+
+        def allow(self):
+            if calls and calls[-1] == "forbidden":
+                calls.pop()
+
+    return Loads()
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+def run_subprocess(cwd, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAFT_")} | ENV
+    return subprocess.run(
+        [sys.executable, "-m", "redraft_cli", *args], cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=300,
+    )
+
+
+def test_fresh_unchanged_redraft_and_state_reuse_across_processes(project, model_loads):
+    first = invoke("run", "doc.md", "--out", "out.md", "--json")
+    assert first.exit_code == 1, first.stderr
+    report = json.loads(first.stdout)["targets"][0]
+    assert report["mode"] == "fresh" and report["stats"]["emitted"] > 0
+    written = (project / "out.md").read_text()
+    assert written.strip() and written.endswith("\n")
+    assert model_loads.count() == 1
+
+    model_loads.forbid()
+    again = invoke("run", "doc.md", "--out", "out.md", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["targets"][0]["mode"] == "unchanged"
+    to_stdout = invoke("run", "doc.md")  # same source, task and settings: same cache entry
+    assert to_stdout.exit_code == 0
+    assert to_stdout.stdout == written
+    assert "doc.md: unchanged" in to_stdout.stderr
+
+    (project / "doc.md").write_text(DOC.replace("room 12", "room 14"))
+    check = invoke("run", "doc.md", "--out", "out.md", "--check")
+    assert check.exit_code == 1 and "stale" in check.stderr
+    assert (project / "out.md").read_text() == written
+
+    # A new process: its engine starts empty, so reused prompt tokens come from the saved state.
+    second = run_subprocess(project, "run", "doc.md", "--out", "out.md", "--json")
+    assert second.returncode == 1, second.stderr
+    report = json.loads(second.stdout)["targets"][0]
+    assert report["mode"] == "redraft"
+    assert report["stats"]["prompt_reused"] > 0
+    assert report["stats"]["held"] > 0
+    assert 0 < report["stats"]["held_fraction"] <= 1
+    assert report["stats"]["prompt_recomputed"] < report["stats"]["prompt_tokens"]
+
+
+def test_unchanged_run_never_imports_llama_cpp(project):
+    assert run_subprocess(project, "run", "doc.md", "--out", "out.md").returncode == 1
+    probe = (
+        "import sys\n"
+        "from redraft_cli.main import app\n"
+        "try:\n"
+        "    app(['run', 'doc.md', '--out', 'out.md'])\n"
+        "except SystemExit as e:\n"
+        "    print(e.code, 'llama_cpp' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAFT_")} | ENV
+    out = subprocess.run([sys.executable, "-c", probe], cwd=project, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["0", "False"], out.stderr
+    assert "unchanged" in out.stderr
+
+
+def test_hand_edited_output_is_refused_unless_forced(project, model_loads):
+    assert invoke("run", "doc.md", "--out", "out.md").exit_code == 1
+    answer = (project / "out.md").read_text()
+    (project / "out.md").write_text(answer + "My own note.\n")
+
+    model_loads.forbid()
+    refused = invoke("run", "doc.md", "--out", "out.md")
+    assert refused.exit_code == 2
+    assert "out.md was edited since redraft last wrote it" in refused.stderr
+    assert (project / "out.md").read_text().endswith("My own note.\n")
+
+    (project / "doc.md").write_text(DOC + "Budget is fine.\n")
+    refused = invoke("run", "doc.md", "--out", "out.md")
+    assert refused.exit_code == 2  # refused before any model work
+
+    (project / "doc.md").write_text(DOC)
+    forced = invoke("run", "doc.md", "--out", "out.md", "--force")
+    assert forced.exit_code == 1  # restored from the cached answer, still without the model
+    assert (project / "out.md").read_text() == answer
+    assert invoke("run", "doc.md", "--out", "out.md").exit_code == 0
+
+
+def test_a_file_redraft_did_not_write_is_refused(project, model_loads):
+    (project / "out.md").write_text("someone else's file\n")
+    model_loads.forbid()
+    result = invoke("run", "doc.md", "--out", "out.md")
+    assert result.exit_code == 2
+    assert "out.md exists but redraft did not write it" in result.stderr
+
+
+def test_document_too_long_for_the_context(project):
+    (project / "doc.md").write_text(DOC * 8)
+    result = invoke("run", "doc.md", "--n-ctx", "256")
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "tokens long but the context window holds 256" in line
+    assert len(line.splitlines()) == 1
+
+
+def test_quick_start_targets_corrupt_entry_and_lock(tmp_path, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("REDRAFT_"):
+            monkeypatch.delenv(name)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    work = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, work)
+    monkeypatch.chdir(work)
+    outputs = ["notes.summary.md", "slugify.review.md"]
+
+    first = invoke("run", "--json")
+    assert first.exit_code == 1, first.stderr
+    modes = {t["source"]: t["mode"] for t in json.loads(first.stdout)["targets"]}
+    assert modes == {"notes.md": "fresh", "slugify.py": "fresh"}
+    assert all((work / name).read_text().strip() for name in outputs)
+
+    second = invoke("run")
+    assert second.exit_code == 0
+    assert second.stderr.count("unchanged") == 2
+
+    # A corrupt entry is reported once and regenerated; the other target is untouched.
+    config = load_config(work)
+    job = job_for_file(config, work / "notes.md", None)
+    key = job.key(engine_access.identify_model(config.settings).fingerprint)
+    entry_file = config.cache_dir / "v1" / "entries" / f"{key}.json"
+    entry_file.write_text("{ not json")
+    (work / "notes.summary.md").unlink()
+    third = invoke("run")
+    assert third.exit_code == 1
+    assert third.stderr.count("is unreadable") == 1
+    assert "notes.md -> notes.summary.md: fresh" in third.stderr
+    assert "slugify.py -> slugify.review.md: unchanged" in third.stderr
+    assert invoke("run").exit_code == 0
+
+    # Another process holding this target's lock: the run waits, then fails clearly.
+    cache = Cache(config.cache_dir, max_size=1 << 30, warn=print)
+    lock = cache.base / "locks" / f"{key}.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from pathlib import Path; from redraft_cli.locking import exclusive_lock\n"
+         f"with exclusive_lock(Path({str(lock)!r}), timeout=5, what='x'):\n"
+         "    print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        monkeypatch.setenv("REDRAFT_LOCK_TIMEOUT", "0.5")
+        blocked = invoke("run")
+        assert blocked.exit_code == 2
+        assert "another redraft process is working on notes.md" in blocked.stderr
+        assert "slugify.py -> slugify.review.md: unchanged" in blocked.stderr
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,0 +1,153 @@
+"""`redraft watch` in a subprocess: edits (in place and by rename) produce redraft events."""
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.model
+
+DOC = (
+    "Project status. The team shipped the login page on Monday. Anna fixed two bugs in the "
+    "payment form. The next review meeting is on Thursday at 10am in room 12.\n"
+)
+# Generous: a bound for a wedged watcher, not a performance assertion.
+EVENT_TIMEOUT_S = 180
+
+
+class Watcher:
+    """A `redraft watch --json` subprocess whose stdout lines arrive on a queue."""
+
+    def __init__(self, cwd, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAFT_")}
+        env |= {"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "24", "REDRAFT_DEBOUNCE_MS": "50"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "redraft_cli", "watch", *args, "--json"],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def next_event(self, kind):
+        """The next JSON event of `kind`, skipping others (cancellations, for instance)."""
+        while True:
+            try:
+                line = self.lines.get(timeout=EVENT_TIMEOUT_S)
+            except queue.Empty:
+                self.proc.kill()
+                pytest.fail(f"no {kind!r} event; stderr: {self.proc.stderr.read()}")
+            event = json.loads(line)
+            if event["event"] == kind:
+                return event
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def watcher_factory(tmp_path):
+    started = []
+
+    def make(*args):
+        w = Watcher(tmp_path, *args)
+        started.append(w)
+        return w
+
+    yield make
+    for w in started:
+        w.close()
+
+
+def test_edits_in_place_and_by_rename_are_redrafted(tmp_path, watcher_factory):
+    doc = tmp_path / "doc.md"
+    doc.write_text(DOC)
+    w = watcher_factory("doc.md", "--out", "answer.md", "--max-events", "3")
+
+    started = w.next_event("started")
+    assert started["files"] == ["doc.md"] and started["task"] == "summarize"
+    first = w.next_event("answer")
+    assert first["mode"] == "fresh" and first["text"].strip()
+
+    doc.write_text(DOC.replace("room 12", "room 14"))
+    second = w.next_event("answer")
+    assert second["mode"] == "redraft"
+    assert second["stats"]["prompt_reused"] > 0
+    assert 0 <= second["stats"]["held_fraction"] <= 1
+
+    # Editors write a temporary file and rename it over the original.
+    tmp = tmp_path / ".doc.md.swp-new"
+    tmp.write_text(DOC.replace("room 12", "room 14").replace("Monday", "Tuesday"))
+    os.replace(tmp, doc)
+    third = w.next_event("answer")
+    assert third["mode"] == "redraft"
+
+    assert w.proc.wait(timeout=60) == 0
+    assert (tmp_path / "answer.md").read_text() == third["text"].strip() + "\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_first_answer_comes_from_the_cache_when_unchanged(tmp_path, watcher_factory):
+    (tmp_path / "doc.md").write_text(DOC)
+    w = watcher_factory("doc.md", "--max-events", "1")
+    assert w.next_event("answer")["mode"] == "fresh"
+    assert w.proc.wait(timeout=60) == 0
+    w = watcher_factory("doc.md", "--max-events", "1")
+    cached = w.next_event("answer")
+    assert cached["mode"] == "cached"
+    assert w.proc.wait(timeout=60) == 0
+
+
+def test_ctrl_c_exits_130_without_partial_files(tmp_path, watcher_factory):
+    (tmp_path / "doc.md").write_text(DOC)
+    w = watcher_factory("doc.md", "--out", "answer.md")
+    w.next_event("answer")
+    w.proc.send_signal(signal.SIGINT)
+    assert w.proc.wait(timeout=60) == 130
+    assert "interrupted" in w.proc.stderr.read()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [".redraft", "answer.md", "doc.md"]
+
+
+class FakeStream:
+    """Stands in for the engine's Stream: yields events, then sets `result`."""
+
+    def __init__(self, n):
+        self.n = n
+        self.result = None
+        self.closed = False
+        self.yielded = 0
+
+    def __iter__(self):
+        for i in range(self.n):
+            self.yielded += 1
+            yield i
+        self.result = "answer"
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_newer_save_cancels_the_stream_between_events():
+    from redraft_cli.watch import Cancelled, consume_unless
+
+    stream = FakeStream(10)
+    seen = []
+    with pytest.raises(Cancelled):
+        consume_unless(stream, superseded=lambda: len(seen) >= 3, on_event=seen.append)
+    assert seen == [0, 1, 2] and stream.yielded == 4 and stream.closed
+    assert stream.result is None
+
+    complete = FakeStream(5)
+    assert consume_unless(complete, superseded=lambda: False) == "answer"
+    assert complete.closed

@@ -1,0 +1,88 @@
+"""The tolerant rule's guards on the real default model: stale facts must not survive an edit.
+
+The cases were found by running SmolLM2-135M-Instruct on edits and keeping those where the band
+rule alone (guards off) keeps the stale fact, so each test can fail if a guard stops working.
+"""
+
+from __future__ import annotations
+
+import pytest
+from models import smollm_path
+from redraft_engine import Engine, TolerantRule
+
+pytestmark = pytest.mark.model
+
+ANSWER = (
+    "Answer the question using only the document below. Reply with a short sentence.\n"
+    "Question: {question}\n\n{document}"
+)
+SUMMARIZE = (
+    "Summarize the following document in a short paragraph. "
+    "Keep names, numbers and dates exactly as the document gives them.\n\n{document}"
+)
+NO_GUARDS = TolerantRule(guard_copies=False, guard_inserted=False)
+
+
+def population_table(rows: list[tuple[str, int]]) -> str:
+    return "| city | population |\n|---|---|\n" + "\n".join(
+        f"| {city} | {thousands},000 |" for city, thousands in rows
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    eng = Engine(smollm_path(), cache_dir=tmp_path_factory.mktemp("cost"))
+    yield eng
+    eng.close()
+
+
+# An appended row that does not change the right answer flips the model's fresh answer to
+# another city of the table; the band alone keeps the old city (the design brief's table case).
+ENTITY_FLIPS = [
+    ([("Lille", 230), ("Bordeaux", 260), ("Rennes", 220)], ("Toulouse", 480), "Bordeaux", "Lille"),
+    ([("Lille", 230), ("Bordeaux", 260), ("Rennes", 220)], ("Nice", 340), "Bordeaux", "Lille"),
+    ([("Toulouse", 480), ("Nice", 340), ("Lille", 230)], ("Rennes", 220), "Lille", "Rennes"),
+]
+
+
+@pytest.mark.parametrize("rows,extra,stale,fresh_city", ENTITY_FLIPS,
+                         ids=[f"{c[2]}-to-{c[3]}" for c in ENTITY_FLIPS])
+def test_copy_guard_emits_the_fresh_entity(engine, rows, extra, stale, fresh_city):
+    question = "Which city has the smallest population?"
+    before = ANSWER.format(question=question, document=population_table(rows))
+    after = ANSWER.format(question=question, document=population_table(rows + [extra]))
+    old = engine.generate(before, max_tokens=40)
+    fresh = engine.generate(after, max_tokens=40)
+    assert old.text.startswith(stale) and fresh.text.startswith(fresh_city)
+
+    unguarded = engine.redraft(after, old, rule=NO_GUARDS, max_tokens=40)
+    assert unguarded.text.startswith(stale), "the band alone no longer keeps the stale city"
+
+    guarded = engine.redraft(after, old, max_tokens=40)
+    assert guarded.text.startswith(fresh_city)
+    assert stale not in guarded.text
+    assert guarded.stats.held > 0  # the rest of the sentence is still replayed
+
+
+NUMBER_EDITS = [
+    ("The invoice endpoint handles {} requests per second in load tests; the target is 1,500. "
+     "Ahmed will fix the slow database query before the freeze.", "1,200", "1,450"),
+    ("The city council approved a budget of {} million dollars for the library renovation, "
+     "which reopens in spring with a children's wing.", "4.2", "5.8"),
+    ("Attendance at the spring fair reached {} visitors, the organisers said, up from last "
+     "year thanks to the new tram line.", "8,400", "9,100"),
+]
+
+
+@pytest.mark.parametrize("template,old_value,new_value", NUMBER_EDITS,
+                         ids=[e[1] for e in NUMBER_EDITS])
+def test_a_changed_number_is_re_derived_not_held(engine, template, old_value, new_value):
+    before = SUMMARIZE.format(document=template.format(old_value))
+    after = SUMMARIZE.format(document=template.format(new_value))
+    old = engine.generate(before, max_tokens=60)
+    assert old_value in old.text  # the old answer quotes the old number
+    new = engine.redraft(after, old, max_tokens=60)
+    assert old_value not in new.text
+    assert new_value in new.text
+    assert new.stats.held > 0
+    assert all(old_value not in s.text for s in new.spans if s.kind == "held")

@@ -1,0 +1,128 @@
+"""The tolerant rule's guards, on hand-made token pieces and logits (pure core, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+from redraft_engine.guards import Edit, exact_only_indices, inserted_token_ids, token_words
+from redraft_engine.rules import ExactRule, TolerantRule, band_margin
+
+EOG = 0
+
+
+def toy_tokenize(text: str) -> list[int]:
+    """A stand-in tokenizer: one id per character (enough to check which ids get guarded)."""
+    return [ord(c) for c in text]
+
+
+def edit(old: str | None, new: str, pieces: list[str]) -> Edit:
+    return Edit(old_prompt=old, new_prompt=new, draft_pieces=pieces, tokenize=toy_tokenize,
+                eog=frozenset({EOG}))
+
+
+def guarded_text(e: Edit) -> list[str]:
+    idx = exact_only_indices(e, copy_min_len=6)
+    return [p for i, p in enumerate(e.draft_pieces) if i in idx]
+
+
+def test_words_map_to_every_token_they_overlap_with_leading_space_tokens():
+    pieces = ["The", " fre", "eze", " is", " ", "1", "4", "th", "."]
+    words = dict((w, idx) for w, idx in token_words(pieces))
+    assert words["freeze"] == [1, 2]
+    assert words["14th"] == [4, 5, 6, 7]  # the bare space token belongs to the number
+
+
+def test_digits_are_guarded_even_when_the_edit_did_not_touch_them():
+    doc = "The freeze is on March 14th."
+    e = edit(doc, doc + " Extra line.", ["The", " freeze", " is", " on", " March", " 1", "4", "th"])
+    assert {" 1", "4", "th"} <= set(guarded_text(e))
+
+
+def test_a_name_split_into_subwords_is_guarded_whole():
+    old = "Head librarian Maria Okafor opened the wing."
+    new = "Head librarian James Chen opened the wing."
+    pieces = ["It", " was", " Ok", "af", "or", "."]
+    assert guarded_text(edit(old, new, pieces)) == [" Ok", "af", "or"]
+
+
+def test_copied_content_words_are_guarded_but_phrasing_is_not():
+    doc = "The Harbor bridge reopens for buses after the waterproofing work."
+    pieces = ["Buses", " will", " use", " the", " Harbor", " bridge", " after", " waterproofing"]
+    got = guarded_text(edit(doc, doc + " More.", pieces))
+    assert " Harbor" in got and " waterproofing" in got  # a name and a long copied word
+    assert " will" not in got and " use" not in got and " the" not in got
+    assert "Buses" in got  # capitalised and present in the prompt
+
+
+def test_words_removed_by_the_edit_are_guarded_even_if_short():
+    old = "The board chose the blue logo."
+    new = "The board chose the green logo."
+    pieces = ["They", " chose", " blue", "."]
+    assert guarded_text(edit(old, new, pieces)) == [" blue"]
+
+
+def test_inserted_content_words_give_their_token_ids_and_stopwords_do_not():
+    old = "The board chose the blue logo."
+    new = "The board chose the green logo and the big banner."
+    ids = inserted_token_ids(edit(old, new, []))
+    assert set(toy_tokenize(" green")) <= ids
+    assert set(toy_tokenize("banner")) <= ids
+    assert ord("b") in ids and ord(" ") in ids  # toy ids are characters: spellings overlap
+    assert inserted_token_ids(edit(None, new, [])) == frozenset()
+    assert inserted_token_ids(edit(new, new, [])) == frozenset()
+
+
+def logits_with(top: int, draft: int, gap: float, vocab: int = 40) -> np.ndarray:
+    """Flat-ish logits where `top` leads `draft` by `gap`; the rest far below."""
+    row = np.full(vocab, -5.0, dtype=np.float32)
+    row[1:21] = np.linspace(0.0, -0.5, 20)
+    row[top] = 6.0
+    row[draft] = 6.0 - gap
+    return row
+
+
+def test_band_holds_a_near_tie_and_rejects_a_wide_gap():
+    rule = TolerantRule()
+    ctx = rule.prepare(edit("a b", "a c", ["x", "y"]))
+    near = logits_with(top=30, draft=31, gap=0.5)
+    assert rule.accept(near, 30, 31, 0, ctx)
+    far = logits_with(top=30, draft=31, gap=5.0)
+    assert not rule.accept(far, 30, 31, 0, ctx)
+    _, allowed = band_margin(near, 20, 3.0, 1.0)
+    assert 1.0 <= allowed <= 3.0
+
+
+def test_never_hold_over_an_end_of_generation_argmax():
+    rule = TolerantRule()
+    ctx = rule.prepare(edit("a b", "a c", ["x"]))
+    row = logits_with(top=EOG, draft=31, gap=0.1)
+    assert not rule.accept(row, EOG, 31, 0, ctx)
+
+
+def test_a_guarded_position_needs_an_exact_match():
+    doc = "The freeze is on March 14th."
+    pieces = ["On", " March", " 1", "4", "th"]
+    rule = TolerantRule()
+    ctx = rule.prepare(edit(doc, doc.replace("14th", "15th"), pieces))
+    row = logits_with(top=30, draft=31, gap=0.1)
+    assert 2 in ctx.exact_only
+    assert not rule.accept(row, 30, 31, 2, ctx)
+    assert rule.accept(row, 31, 31, 2, ctx)
+    unguarded = TolerantRule(guard_copies=False, guard_inserted=False)
+    assert unguarded.accept(row, 30, 31, 2, unguarded.prepare(edit(doc, doc, pieces)))
+
+
+def test_the_draft_yields_where_the_argmax_is_inserted_content():
+    old, new = "The board chose the blue logo.", "The board chose the green logo."
+    rule = TolerantRule()
+    ctx = rule.prepare(edit(old, new, ["It", " is", " fine"]))
+    green = toy_tokenize("g")[0]
+    row = logits_with(top=green, draft=31, gap=0.1, vocab=128)
+    assert not rule.accept(row, green, 31, 1, ctx)
+
+
+def test_an_unedited_prompt_holds_copies_with_tolerance():
+    doc = "Maria Okafor opened the wing on March 14."
+    rule = TolerantRule()
+    ctx = rule.prepare(edit(doc, doc, ["Maria", " Ok", "af", "or"]))
+    assert ctx.exact_only == frozenset() and ctx.inserted == frozenset()
+    assert ExactRule().prepare(edit(doc, doc, [])).eog == frozenset({EOG})
