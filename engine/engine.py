@@ -6,7 +6,6 @@ import os
 import time
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import Union
 
 from .cost_probe import load_or_measure
 from .guards import Edit
@@ -20,7 +19,7 @@ from .spans import TokenEvent, build_spans, with_text
 from .stats import Stats, Timings
 from .window import DEFAULT_COST, WindowPolicy
 
-Prompt = Union[str, Sequence[Message]]
+Prompt = str | Sequence[Message]
 OnEvent = Callable[[TokenEvent], None]
 
 

@@ -18,7 +18,8 @@ from .guards import Edit, EditContext, exact_only_indices, inserted_token_ids
 
 @runtime_checkable
 class AcceptanceRule(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def prepare(self, edit: Edit) -> EditContext: ...
 

@@ -78,7 +78,7 @@ class Entry:
             entry = cls(**data)
         except TypeError as exc:
             raise ValueError(str(exc)) from None
-        checks = {
+        checks: dict[str, type | tuple[type, ...]] = {
             "key": str, "source": str, "source_sha256": str, "task": str, "template": str,
             "settings": dict, "model": str, "prompt": str, "prompt_tokens": list, "answer": str,
             "answer_tokens": list, "stats": dict, "mode": str, "created": (int, float),

@@ -8,12 +8,13 @@ from .cache import Cache
 from .console import emit_json
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
+def _size(n_bytes: int) -> str:
+    n = float(n_bytes)
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    raise AssertionError("unreachable")
+    return f"{n:.1f} GiB"
 
 
 def cache_info(cache: Cache, *, as_json: bool, console: Console) -> None:

@@ -2,11 +2,10 @@
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
+from cli_env import lock_held_elsewhere
 from typer.testing import CliRunner
 
 from redraft_cli.cache import LAYOUT, Cache, Entry, entry_key
@@ -104,22 +103,10 @@ def test_total_size_is_bounded_least_recently_used_first(tmp_path):
 
 def test_lock_held_by_another_process_times_out_clearly(tmp_path):
     lock = tmp_path / "t.lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; "
-         "from redraft_cli.locking import exclusive_lock\n"
-         f"with exclusive_lock(Path({str(lock)!r}), timeout=5, what='x'):\n"
-         "    print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(lock):
         with pytest.raises(LockTimeout, match="another redraft process is working on doc.md"):
             with exclusive_lock(lock, timeout=0.3, what="doc.md"):
                 pass
-    finally:
-        holder.kill()
-        holder.wait()
     with exclusive_lock(lock, timeout=5, what="doc.md"):
         pass  # released when its holder died
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from cli_env import isolate_env
 from typer.testing import CliRunner
 
 from redraft_cli.config import load_config, parse_size
@@ -14,9 +15,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    for name in list(__import__("os").environ):
-        if name.startswith("REDRAFT_"):
-            monkeypatch.delenv(name)
+    isolate_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

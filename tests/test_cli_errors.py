@@ -1,10 +1,10 @@
 """One-line errors and exit codes for every input, usage and config error (no model loaded)."""
 
-import os
 import subprocess
 import sys
 
 import pytest
+from cli_env import isolate_env
 from typer.testing import CliRunner
 
 from redraft_cli import engine_access
@@ -15,9 +15,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("REDRAFT_"):
-            monkeypatch.delenv(name)
+    isolate_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "doc.md").write_text("The meeting is on Monday at noon in room 4.\n")
     return tmp_path

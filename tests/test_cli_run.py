@@ -1,13 +1,13 @@
 """`redraft run` with the real default model: fresh, unchanged, redraft, hand edits, targets."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_env import isolate_env, lock_held_elsewhere, without_redraft_vars
 from typer.testing import CliRunner
 
 from redraft_cli import engine_access
@@ -31,11 +31,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("REDRAFT_"):
-            monkeypatch.delenv(name)
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
+    isolate_env(monkeypatch, ENV)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "doc.md").write_text(DOC)
     return tmp_path
@@ -74,7 +70,7 @@ def invoke(*args):
 
 
 def run_subprocess(cwd, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAFT_")} | ENV
+    env = without_redraft_vars(ENV)
     return subprocess.run(
         [sys.executable, "-m", "redraft_cli", *args], cwd=cwd, env=env, capture_output=True,
         text=True, timeout=300,
@@ -125,7 +121,7 @@ def test_unchanged_run_never_imports_llama_cpp(project):
         "except SystemExit as e:\n"
         "    print(e.code, 'llama_cpp' in sys.modules)\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAFT_")} | ENV
+    env = without_redraft_vars(ENV)
     out = subprocess.run([sys.executable, "-c", probe], cwd=project, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["0", "False"], out.stderr
@@ -172,11 +168,7 @@ def test_document_too_long_for_the_context(project):
 
 
 def test_quick_start_targets_corrupt_entry_and_lock(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("REDRAFT_"):
-            monkeypatch.delenv(name)
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
+    isolate_env(monkeypatch, ENV)
     work = tmp_path / "examples"
     shutil.copytree(EXAMPLES, work)
     monkeypatch.chdir(work)
@@ -208,21 +200,9 @@ def test_quick_start_targets_corrupt_entry_and_lock(tmp_path, monkeypatch):
 
     # Another process holding this target's lock: the run waits, then fails clearly.
     cache = Cache(config.cache_dir, max_size=1 << 30, warn=print)
-    lock = cache.base / "locks" / f"{key}.lock"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import time; from pathlib import Path; from redraft_cli.locking import exclusive_lock\n"
-         f"with exclusive_lock(Path({str(lock)!r}), timeout=5, what='x'):\n"
-         "    print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(cache.base / "locks" / f"{key}.lock"):
         monkeypatch.setenv("REDRAFT_LOCK_TIMEOUT", "0.5")
         blocked = invoke("run")
         assert blocked.exit_code == 2
         assert "another redraft process is working on notes.md" in blocked.stderr
         assert "slugify.py -> slugify.review.md: unchanged" in blocked.stderr
-    finally:
-        holder.kill()
-        holder.wait()

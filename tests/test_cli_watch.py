@@ -9,6 +9,7 @@ import sys
 import threading
 
 import pytest
+from cli_env import without_redraft_vars
 
 pytestmark = pytest.mark.model
 
@@ -24,8 +25,8 @@ class Watcher:
     """A `redraft watch --json` subprocess whose stdout lines arrive on a queue."""
 
     def __init__(self, cwd, *args):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAFT_")}
-        env |= {"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "24", "REDRAFT_DEBOUNCE_MS": "50"}
+        env = without_redraft_vars(
+            {"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "24", "REDRAFT_DEBOUNCE_MS": "50"})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "redraft_cli", "watch", *args, "--json"],
             cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

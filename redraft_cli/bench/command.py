@@ -121,11 +121,8 @@ def run_bench(
 
 
 def _load_engine(model: str | None, *, max_tokens: int, threads: int | None) -> Any:
-    # llama.cpp's OpenMP threads spin while they wait; on a machine shared with other jobs a
-    # descheduled spinner stalls every barrier (measured here: 83 s instead of 1.3 s for a
-    # 27-token answer on 2 threads). Passive waiting keeps timings meaningful. libgomp reads
-    # this when llama_cpp is first imported, so it has no effect once that has happened.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OMP_WAIT_POLICY is left as the user has it (and recorded in the JSON): PASSIVE waiting
+    # made one-token decodes 3-4x slower here, which would flatter redraft against fresh.
     from redraft_engine import Engine
     from redraft_engine.model_source import check_gguf, resolve_model_path
 

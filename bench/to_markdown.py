@@ -1,0 +1,52 @@
+"""Print the summary of a `redraft bench --json` file as Markdown tables (for the docs).
+
+Run: python bench/to_markdown.py bench/results/smollm2-135m.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def times(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def fraction(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def render(doc: dict) -> str:
+    settings = doc["settings"]
+    lines = [
+        f"Model `{doc['model']}` ({doc['model_info']['description']}); {doc['machine']}; "
+        f"{doc['date'][:10]}; {len(doc['cases'])} cases × {settings['repeat']} repeats, "
+        f"max {settings['max_tokens']} tokens; bench wall time {doc['wall_s'] / 60:.0f} min.",
+        "",
+        "| category | cases | tolerant ÷ fresh | exact ÷ fresh | tolerant ÷ cold | fresh ÷ cold "
+        "| tolerant answer-side ÷ fresh | held (tolerant / exact) | regressions (attr. / strict) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in doc["summary"].items():
+        vf, vc = s["median_speedup_vs_fresh"], s["median_speedup_vs_cold"]
+        af, held = s["median_answer_speedup_vs_fresh"], s["median_held_fraction"]
+        label = f"**{name}**" if name == "all" else name
+        lines.append(
+            f"| {label} | {s['cases']} | {times(vf['tolerant'])} | {times(vf['exact'])} "
+            f"| {times(vc['tolerant'])} | {times(vc['fresh'])} | {times(af['tolerant'])} "
+            f"| {fraction(held['tolerant'])} / {fraction(held['exact'])} "
+            f"| {s['regressions']} / {s['strict_regressions']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    for name in sys.argv[1:]:
+        print(render(json.loads(Path(name).read_text())))
+        print()
+
+
+if __name__ == "__main__":
+    main()
