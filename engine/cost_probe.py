@@ -22,22 +22,24 @@ def default_cache_dir() -> Path:
 
 
 def measure(session: KVSession) -> CostModel:
-    """Time batched decodes of a few window sizes after a short context (best of three)."""
+    """Time batched decodes of a few window sizes after a prompt-like context (best of three).
+
+    A small context window shortens the probe's context so that every size still fits.
+    """
+    sizes = [w for w in PROBE_SIZES if w <= min(session.n_batch, session.n_ctx // 2)]
+    context = min(PROBE_CONTEXT, session.n_ctx - max(sizes) - 1)
     filler = session.model.tokenize("The committee reviewed the quarterly figures in detail. " * 80)
     session.clear()
-    session.feed(filler[:PROBE_CONTEXT], all_logits=False, phase="other")
+    session.feed(filler[:context], all_logits=False, phase="other")
     base = session.n_tokens
     if session.snapshot_mode:
         session.take_snapshot()
     samples = []
-    for w in PROBE_SIZES:
-        if w > session.n_batch:
-            continue
+    for w in sizes:
         best = float("inf")
         for _ in range(PROBE_REPEATS):
             t0 = time.perf_counter()
-            session.feed(filler[PROBE_CONTEXT : PROBE_CONTEXT + w], all_logits=True,
-                         phase="other")
+            session.feed(filler[context : context + w], all_logits=True, phase="other")
             best = min(best, time.perf_counter() - t0)
             session.truncate(base)
         samples.append((w, best))

@@ -1,0 +1,50 @@
+"""Typed, named errors of the engine's model resolution and prompt limit."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import smollm_path
+from redraft_engine import Engine, InvalidModelError, ModelNotFoundError, PromptTooLongError
+from redraft_engine.model_source import resolve_model_path
+
+
+def test_missing_model_file_names_the_path(tmp_path):
+    missing = tmp_path / "nope.gguf"
+    with pytest.raises(ModelNotFoundError, match="nope.gguf"):
+        Engine(missing)
+
+
+def test_a_folder_is_not_a_model(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="not a file"):
+        Engine(tmp_path)
+
+
+def test_a_file_that_is_not_gguf_names_the_file(tmp_path):
+    fake = tmp_path / "weights.gguf"
+    fake.write_bytes(b"PK\x03\x04 this is a zip, not a model")
+    with pytest.raises(InvalidModelError, match="weights.gguf is not a GGUF model file"):
+        Engine(fake)
+
+
+def test_resolution_order_explicit_then_environment_then_bundled(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDRAFT_MODEL", str(tmp_path / "from-env.gguf"))
+    assert resolve_model_path(tmp_path / "explicit.gguf").name == "explicit.gguf"
+    assert resolve_model_path(None).name == "from-env.gguf"
+    monkeypatch.delenv("REDRAFT_MODEL")
+    assert resolve_model_path(None) == smollm_path()
+    with pytest.raises(ModelNotFoundError, match="from-env.gguf"):
+        monkeypatch.setenv("REDRAFT_MODEL", str(tmp_path / "from-env.gguf"))
+        Engine()
+
+
+@pytest.mark.model
+def test_a_prompt_over_the_context_says_both_numbers(tmp_path):
+    with Engine(smollm_path(), n_ctx=256, cache_dir=tmp_path) as engine:
+        prompt = "Summarize this. " + "The committee met again on Monday. " * 60
+        n = len(engine.prompt_tokens(prompt))
+        with pytest.raises(PromptTooLongError) as caught:
+            engine.generate(prompt)
+        assert caught.value.n_tokens == n and caught.value.limit == 256
+        assert f"{n} tokens long" in str(caught.value) and "holds 256" in str(caught.value)
+        assert engine.generate("Say hello.", max_tokens=4).stats.emitted > 0  # still usable
