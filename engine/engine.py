@@ -65,6 +65,10 @@ class Engine:
         cache_dir: str | os.PathLike[str] | None = None,
         rollback: str = "auto",
     ):
+        if window is not None and window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        if anchor_n < 1:
+            raise ValueError(f"anchor_n must be at least 1, got {anchor_n}")
         path = resolve_model_path(model_path)
         check_gguf(path)
         self.model_path = path
@@ -74,12 +78,13 @@ class Engine:
         self.session = KVSession(self.model, n_ctx=n_ctx, n_threads=n_threads, rollback=rollback)
         self.max_tokens = max_tokens
         self.max_window = min(max_window, self.session.n_batch)
-        self.window = window
+        self.window = None if window is None else min(window, self.max_window)
         self.anchor_n = anchor_n
+        self._streaming = False
         self.cost = DEFAULT_COST
         if window is None:
             threads = n_threads or os.cpu_count() or 1
-            key = f"{self.fingerprint}-t{threads}-b{self.session.n_batch}"
+            key = f"{self.fingerprint}-t{threads}-b{self.session.n_batch}-c{self.session.n_ctx}"
             cache = Path(cache_dir) if cache_dir is not None else None
             self.cost = load_or_measure(self.session, key, cache)
 
@@ -177,12 +182,32 @@ class Engine:
         old_messages: list[Message] | None,
         max_tokens: int | None,
     ) -> Generator[TokenEvent, None, Result]:
+        # Two interleaved streams would decode into one KV cache and corrupt each other.
+        if self._streaming:
+            raise RuntimeError(
+                "this Engine is already streaming an answer; finish or close() that stream first"
+            )
+        self._streaming = True
+        try:
+            return (yield from self._answer(messages, draft, rule, old_messages, max_tokens))
+        finally:
+            self._streaming = False
+
+    def _answer(
+        self,
+        messages: list[Message],
+        draft: list[int],
+        rule: AcceptanceRule,
+        old_messages: list[Message] | None,
+        max_tokens: int | None,
+    ) -> Generator[TokenEvent, None, Result]:
         t_start = time.perf_counter()
         session = self.session
         session.timings = Timings()
         prompt = self.model.tokenize(self.model.render_chat(messages), special=True)
         next_logits, reused = session.prefill(prompt)
-        limit = min(max_tokens or self.max_tokens, session.n_ctx - len(prompt) - 1)
+        wanted = self.max_tokens if max_tokens is None else max_tokens
+        limit = min(wanted, session.n_ctx - len(prompt) - 1)
         pieces = self.model.text_pieces(draft)
         edit = Edit(
             old_prompt=None if old_messages is None else _contents(old_messages),

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -56,7 +57,8 @@ def words(text: str) -> list[str]:
     return WORD.findall(text)
 
 
-def diff_words(old: str, new: str) -> tuple[set[str], set[str]]:
+@lru_cache(maxsize=4)  # both guards of one redraft diff the same two prompts
+def diff_words(old: str, new: str) -> tuple[frozenset[str], frozenset[str]]:
     """Lower-cased words removed from `old` and inserted into `new` by the edit."""
     a = [w.lower() for w in words(old)]
     b = [w.lower() for w in words(new)]
@@ -67,7 +69,7 @@ def diff_words(old: str, new: str) -> tuple[set[str], set[str]]:
             removed.update(a[i1:i2])
         if op in ("replace", "insert"):
             inserted.update(b[j1:j2])
-    return removed, inserted
+    return frozenset(removed), frozenset(inserted)
 
 
 def token_words(pieces: Sequence[str]) -> list[tuple[str, list[int]]]:
@@ -114,7 +116,7 @@ def exact_only_indices(edit: Edit, *, copy_min_len: int) -> frozenset[int]:
     new prompt.
     """
     guarded: set[int] = set()
-    removed: set[str] = set()
+    removed: frozenset[str] = frozenset()
     if edit.old_prompt is not None:
         removed, _ = diff_words(edit.old_prompt, edit.new_prompt)
     prompt_words = {w.lower() for w in words(edit.new_prompt)}

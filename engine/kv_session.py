@@ -143,11 +143,15 @@ class KVSession:
             return
         self._restore_snapshot(n_tokens)
 
-    def take_snapshot(self) -> None:
+    def _state_buffer(self) -> tuple[ctypes.Array, int]:
+        """A buffer holding the serialized state of the sequence, and its length in bytes."""
         L = lib()
         size = L.llama_state_seq_get_size(self.ctx, SEQ)
         buf = (ctypes.c_uint8 * size)()
-        written = L.llama_state_seq_get_data(self.ctx, buf, size, SEQ)
+        return buf, int(L.llama_state_seq_get_data(self.ctx, buf, size, SEQ))
+
+    def take_snapshot(self) -> None:
+        buf, written = self._state_buffer()
         if written == 0:
             raise EngineError("could not snapshot the sequence state")
         self._snapshot = (buf, len(self.tokens))
@@ -194,11 +198,8 @@ class KVSession:
 
     def export_state(self) -> tuple[list[int], bytes]:
         """The cached tokens and the serialized state of their sequence."""
-        L = lib()
-        size = L.llama_state_seq_get_size(self.ctx, SEQ)
-        buf = (ctypes.c_uint8 * size)()
-        written = L.llama_state_seq_get_data(self.ctx, buf, size, SEQ)
-        return list(self.tokens), bytes(buf[:written])
+        buf, written = self._state_buffer()
+        return list(self.tokens), ctypes.string_at(buf, written)
 
     def import_state(self, tokens: Sequence[int], data: bytes) -> bool:
         """Load a state saved by `export_state`; on failure the cache is left empty."""

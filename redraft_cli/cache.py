@@ -163,18 +163,22 @@ class Cache:
             (n,) = struct.unpack_from("<I", raw, offset)
             header = json.loads(raw[offset + 4 : offset + 4 + n])
             data = raw[offset + 4 + n :]
+            if not isinstance(header, dict):
+                raise ValueError("the header is not a JSON object")
             if header.get("key") != key or header.get("model") != model:
                 raise ValueError("it belongs to another key or model")
             tokens = header["tokens"]
             if not isinstance(tokens, list) or not data:
                 raise ValueError("no tokens or no data")
+            if not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+                raise ValueError("tokens must be integers")
             os.utime(path)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, struct.error) as exc:
             self._corrupt(path, str(exc))
             return None
-        return [int(t) for t in tokens], data
+        return tokens, data
 
     def save_state(self, key: str, model: str, tokens: list[int], data: bytes) -> bool:
         """Persist a KV state unless it alone exceeds the size bound; evict old ones (LRU)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -91,6 +92,13 @@ def error_boundary(show_traceback: bool) -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort):
         raise
+    except BrokenPipeError:
+        # The reader of stdout went away (`redraft run f | head`): nothing left to tell it.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes it at exit
+        except OSError:
+            pass
+        raise typer.Exit(OK) from None
     except BaseException as exc:  # noqa: BLE001 - this is the top-level boundary
         if isinstance(exc, SystemExit):
             raise

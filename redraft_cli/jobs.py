@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from .cache import Cache, Entry, entry_key
 from .config import Config, Settings, Target
 from .engine_access import LazyEngine
+from .errors import CliError
 from .tasks import Task
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ def display_path(path: Path, root: Path) -> str:
 
 
 def job_for_file(config: Config, file: Path, output: Path | None) -> Job:
+    if output is not None and output.resolve() == file.resolve():
+        raise CliError(f"--out {output} is the document itself; choose another output file")
     settings = config.settings
     source_id = display_path(file, config.root)
     return Job(source_id, file, output, config.task(settings), settings, source_id)

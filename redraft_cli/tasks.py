@@ -6,10 +6,12 @@ so most of the KV cache, reusable. Tasks are data: a custom task is just another
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DOCUMENT = "{document}"
 QUESTION = "{question}"
+_PLACEHOLDER = re.compile(re.escape(DOCUMENT) + "|" + re.escape(QUESTION))
 
 
 class TaskError(ValueError):
@@ -29,7 +31,8 @@ class Task:
         """The user message for `document` (and `question`, for templates that ask one)."""
         if self.needs_question and not question:
             raise TaskError(f"task {self.name!r} needs a question (--question)")
-        return self.template.replace(QUESTION, question or "").replace(DOCUMENT, document)
+        values = {DOCUMENT: document, QUESTION: question or ""}
+        return _PLACEHOLDER.sub(lambda m: values[m.group(0)], self.template)
 
 
 BUILTIN_TASKS: dict[str, Task] = {

@@ -19,7 +19,7 @@ from .console import animation_allowed, emit_json, make_console, warn
 from .errors import CliError, exit_code_for, one_line
 from .inputs import read_document, text_hash
 from .jobs import Job, job_for_file, record_answer, start_answer
-from .outputs import check_writable, guard_hand_edit, output_text, write_output
+from .outputs import check_writable, current_text, guard_hand_edit, output_text, write_output
 from .render import diff_text, serial_rate, stats_line
 
 if TYPE_CHECKING:
@@ -138,6 +138,9 @@ class WatchSession:
             self.last[path] = entry
             if entry.mode == "fresh":
                 self.serial_s_per_token = serial_rate(entry.stats)
+            wanted = output_text(entry.answer)
+            if self.opts.out is not None and current_text(self.opts.out) != wanted:
+                write_output(self.cache, self.opts.out, wanted)  # run() checked for hand edits
             self._publish(path, "cached", entry.answer, entry.stats, spans=None)
             return
         if entry is not None:
@@ -175,17 +178,17 @@ class WatchSession:
                 raise
             self._error(path, exc)
             return
-        with self.cache.lock(key, timeout=job.settings.lock_timeout, what=job.label):
-            self.last[path] = record_answer(
-                self.engine, self.cache, job, key, source_sha256=text_hash(document),
-                prompt=prompt, result=result, mode=mode, warn=warn,
-            )
-            if self.opts.out is not None:
-                try:
+        try:
+            with self.cache.lock(key, timeout=job.settings.lock_timeout, what=job.label):
+                self.last[path] = record_answer(
+                    self.engine, self.cache, job, key, source_sha256=text_hash(document),
+                    prompt=prompt, result=result, mode=mode, warn=warn,
+                )
+                if self.opts.out is not None:
                     guard_hand_edit(self.cache, self.opts.out, force=self.opts.force)
                     write_output(self.cache, self.opts.out, output_text(result.text))
-                except CliError as exc:
-                    self._error(path, exc)
+        except CliError as exc:  # a lock held elsewhere, an output edited by hand: say so, go on
+            self._error(path, exc)
         stats = result.stats.to_dict()
         self._publish(path, mode, result.text, stats, spans=result.spans)
         rate = serial_rate(stats)
@@ -265,7 +268,5 @@ def watch_command(
             raise CliError(f"{file}: no such file")
         if file.is_dir():
             raise CliError(f"{file}: is a directory, not a file")
-        if opts.out is not None and opts.out.resolve() == file.resolve():
-            raise CliError("--out must differ from the watched file")
         jobs.append(job_for_file(config, file, opts.out))
     return WatchSession(config, jobs, opts).run()

@@ -2,12 +2,15 @@
 
 import json
 import os
+import stat
+import struct
 import time
 
 import pytest
 from cli_env import lock_held_elsewhere
 from typer.testing import CliRunner
 
+from redraft_cli.atomic import atomic_write_text
 from redraft_cli.cache import LAYOUT, Cache, Entry, entry_key
 from redraft_cli.errors import LockTimeout
 from redraft_cli.locking import exclusive_lock
@@ -83,6 +86,26 @@ def test_state_round_trip_and_corrupt_state(cache, warnings):
     (cache.base / "states" / f"{'a' * 32}.kv").write_bytes(b"RDKV1\0garbage")
     assert cache.load_state("a" * 32, "m") is None
     assert len(warnings) == 2
+    for header in (b"[1, 2]", b'{"key": "%s", "model": "m", "tokens": ["x"]}' % (b"a" * 32)):
+        blob = b"RDKV1\0" + struct.pack("<I", len(header)) + header + b"\x01"
+        (cache.base / "states" / f"{'a' * 32}.kv").write_bytes(blob)
+        assert cache.load_state("a" * 32, "m") is None  # reported and dropped, never fatal
+    assert len(warnings) == 4
+
+
+def test_atomic_writes_keep_the_permissions_of_the_file_they_replace(tmp_path):
+    target = tmp_path / "answer.md"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    atomic_write_text(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    fresh = tmp_path / "fresh.md"
+    atomic_write_text(fresh, "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answer.md", "fresh.md"]
 
 
 def test_total_size_is_bounded_least_recently_used_first(tmp_path):

@@ -115,3 +115,11 @@ def test_parse_size():
     assert parse_size(0) == 0
     with pytest.raises(ValueError):
         parse_size("-3")
+
+
+def test_a_question_is_inserted_as_text_not_as_a_template():
+    from redraft_cli.tasks import BUILTIN_TASKS
+
+    prompt = BUILTIN_TASKS["answer"].render("DOC BODY", "What does {document} mean?")
+    assert "What does {document} mean?" in prompt
+    assert prompt.count("DOC BODY") == 1

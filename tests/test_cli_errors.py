@@ -103,6 +103,8 @@ def test_unwritable_output(project, no_model, out, message):
         (["run", "doc.md", "--rule", "loose"], "option --rule"),
         (["watch", "doc.md", "doc.md", "--out", "x.md"], "--out needs exactly one"),
         (["watch", "nothere.md"], "no such file"),
+        (["run", "doc.md", "--out", "doc.md", "--force"], "is the document itself"),
+        (["watch", "doc.md", "--out", "./doc.md"], "is the document itself"),
     ],
 )
 def test_usage_errors(project, no_model, args, message):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from models import smollm_path
 from redraft_engine import Engine, InvalidModelError, ModelNotFoundError, PromptTooLongError
 from redraft_engine.model_source import resolve_model_path
@@ -48,3 +47,9 @@ def test_a_prompt_over_the_context_says_both_numbers(tmp_path):
         assert caught.value.n_tokens == n and caught.value.limit == 256
         assert f"{n} tokens long" in str(caught.value) and "holds 256" in str(caught.value)
         assert engine.generate("Say hello.", max_tokens=4).stats.emitted > 0  # still usable
+
+
+@pytest.mark.parametrize("kwargs", [{"window": 0}, {"anchor_n": 0}])
+def test_bad_window_settings_fail_before_loading(kwargs, tmp_path):
+    with pytest.raises(ValueError, match="at least 1"):
+        Engine(tmp_path / "never-loaded.gguf", **kwargs)

@@ -165,3 +165,13 @@ def test_cancelled_stream_leaves_a_consistent_cache(engine):
     assert stream.result is None
     again = engine.generate(prompt, max_tokens=48)
     assert again.tokens == old.tokens
+
+
+def test_a_second_stream_cannot_interleave_with_an_open_one(engine):
+    first = engine.stream_generate(SUMMARIZE + LIBRARY, max_tokens=8)
+    next(iter(first))
+    second = engine.stream_generate(SUMMARIZE + LIBRARY, max_tokens=8)
+    with pytest.raises(RuntimeError, match="already streaming"):
+        next(iter(second))
+    first.close()
+    assert engine.generate(SUMMARIZE + LIBRARY, max_tokens=8).stats.emitted > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .arms import ARMS, REDRAFT_ARMS
@@ -12,11 +13,12 @@ from .results import OVERALL, CaseResult
 
 
 def case_table(result: CaseResult) -> Table:
-    labels = ", ".join(f"{v}" for k, v in result.labels.items() if k != "canary")
+    labels = ", ".join(escape(f"{v}") for k, v in result.labels.items() if k != "canary")
     if result.labels.get("canary"):
         labels += ", canary"
+    details = escape(result.category) + (", " + labels if labels else "")
     table = Table(
-        title=f"{result.id}  [dim]{result.category}{', ' + labels if labels else ''}[/]",
+        title=f"{escape(result.id)}  [dim]{details}[/]",
         title_justify="left",
     )
     for header in ("arm", "wall s", "prompt s", "answer s", "tokens", "ms/tok", "held",
@@ -41,7 +43,7 @@ def _checks(result: CaseResult, arm: str) -> str:
     r = result.arms[arm]
     if r.passed:
         return "[green]pass[/]"
-    text = "fail " + " ".join(r.failed)
+    text = "fail " + escape(" ".join(r.failed))
     if arm in REDRAFT_ARMS and result.regressed[arm]:
         return f"[bold red]{text} REGRESSION[/]"
     if arm in REDRAFT_ARMS and result.strict_regressed[arm]:
