@@ -169,7 +169,8 @@ def test_cancelled_stream_leaves_a_consistent_cache(engine):
 
 def test_a_second_stream_cannot_interleave_with_an_open_one(engine):
     first = engine.stream_generate(SUMMARIZE + LIBRARY, max_tokens=8)
-    next(iter(first))
+    events = iter(first)  # kept: dropping the iterator would close the stream
+    next(events)
     second = engine.stream_generate(SUMMARIZE + LIBRARY, max_tokens=8)
     with pytest.raises(RuntimeError, match="already streaming"):
         next(iter(second))
