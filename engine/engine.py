@@ -143,7 +143,8 @@ class Engine:
 
     def stream_generate(self, prompt: Prompt, *, max_tokens: int | None = None) -> Stream:
         """Like `generate`, as a `Stream` of token events."""
-        return Stream(self._run(as_messages(prompt), [], ExactRule(), None, max_tokens))
+        answer = self._run(as_messages(prompt), [], ExactRule(), None, max_tokens)
+        return Stream(self._exclusive(answer))
 
     def stream_redraft(
         self,
@@ -164,7 +165,8 @@ class Engine:
         if old_prompt is not None:
             old_messages = as_messages(old_prompt)
         chosen = rule_by_name(rule) if isinstance(rule, str) else rule
-        return Stream(self._run(as_messages(new_prompt), draft, chosen, old_messages, max_tokens))
+        answer = self._run(as_messages(new_prompt), draft, chosen, old_messages, max_tokens)
+        return Stream(self._exclusive(answer))
 
     @staticmethod
     def _drive(stream: Stream, on_event: OnEvent | None) -> Result:
@@ -174,26 +176,23 @@ class Engine:
         assert stream.result is not None
         return stream.result
 
-    def _run(
-        self,
-        messages: list[Message],
-        draft: list[int],
-        rule: AcceptanceRule,
-        old_messages: list[Message] | None,
-        max_tokens: int | None,
+    def _exclusive(
+        self, answer: Generator[TokenEvent, None, Result]
     ) -> Generator[TokenEvent, None, Result]:
-        # Two interleaved streams would decode into one KV cache and corrupt each other.
+        """Run `answer` unless another stream of this engine is open: two interleaved streams
+        would decode into one KV cache and corrupt each other."""
         if self._streaming:
+            answer.close()
             raise RuntimeError(
                 "this Engine is already streaming an answer; finish or close() that stream first"
             )
         self._streaming = True
         try:
-            return (yield from self._answer(messages, draft, rule, old_messages, max_tokens))
+            return (yield from answer)
         finally:
             self._streaming = False
 
-    def _answer(
+    def _run(
         self,
         messages: list[Message],
         draft: list[int],
