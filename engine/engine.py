@@ -13,7 +13,7 @@ from .kv_session import KVSession
 from .llama_model import LlamaModel
 from .model_source import check_gguf, fingerprint, resolve_model_path
 from .replay import ReplayCounters, replay
-from .result import Message, Result, Stream
+from .result import Message, Result, Stream, message_text
 from .rules import AcceptanceRule, ExactRule, rule_by_name
 from .spans import TokenEvent, build_spans, with_text
 from .stats import Stats, Timings
@@ -209,8 +209,8 @@ class Engine:
         limit = min(wanted, session.n_ctx - len(prompt) - 1)
         pieces = self.model.text_pieces(draft)
         edit = Edit(
-            old_prompt=None if old_messages is None else _contents(old_messages),
-            new_prompt=_contents(messages),
+            old_prompt=None if old_messages is None else message_text(old_messages),
+            new_prompt=message_text(messages),
             draft_pieces=pieces,
             tokenize=self.model.tokenize,
             eog=self.model.eog,
@@ -260,7 +260,3 @@ class Engine:
     def import_state(self, tokens: Sequence[int], data: bytes) -> bool:
         """Restore a state from `export_state`; False (and an empty cache) if it did not load."""
         return self.session.import_state(tokens, data)
-
-
-def _contents(messages: list[Message]) -> str:
-    return "\n\n".join(m["content"] for m in messages)

@@ -11,6 +11,11 @@ from .stats import Stats
 Message = dict[str, str]
 
 
+def message_text(messages: list[Message]) -> str:
+    """The contents of chat messages joined by blank lines: the text an edit changes."""
+    return "\n\n".join(m["content"] for m in messages)
+
+
 @dataclass
 class Result:
     """One answer.
@@ -31,7 +36,7 @@ class Result:
     @property
     def prompt_text(self) -> str:
         """The contents of the prompt's messages (what an edit changes)."""
-        return "\n\n".join(m["content"] for m in self.messages)
+        return message_text(self.messages)
 
 
 class Stream:

@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from redraft_cli.atomic import atomic_write_text
+
 from .results import CaseResult
 
 
@@ -52,9 +54,7 @@ def document(
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
 def _cpu_name() -> str:
