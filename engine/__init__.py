@@ -1,13 +1,18 @@
 """redraft_engine: incremental LLM regeneration on an embedded llama.cpp engine.
 
 The pure core (rules, guards, replay state machine, spans, window policy) imports neither
-llama_cpp nor the file system; the adapter (`Engine`, loaded lazily) drives llama.cpp.
+llama_cpp nor the file system; the adapter (`Engine`) drives llama.cpp. Names that pull in
+numpy or llama_cpp (`Engine` and the rules) load on first use, so importing this package to
+check a model file or read a stored answer stays cheap.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
+from .calibration import calibration_files, default_calibration_dir
+from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, RULE_NAMES
 from .errors import (
     EngineError,
     InvalidModelError,
@@ -15,25 +20,44 @@ from .errors import (
     PromptTooLongError,
     RedraftError,
 )
+from .files import (
+    TEMPORARY_SUFFIX,
+    Checkpoint,
+    atomic_write_bytes,
+    remove_temporaries,
+    temporary_prefix,
+)
 from .guards import Edit, EditContext
-from .result import Result, Stream
-from .rules import AcceptanceRule, ExactRule, TolerantRule, rule_by_name
-from .spans import HELD, REWRITTEN, Span, TokenEvent
+from .messages import Message, Prompt
+from .model_source import ModelFile
+from .result import Draft, Result, Stream
+from .spans import HELD, REWRITTEN, Span, SpanKind, TokenEvent
 from .stats import Stats, Timings
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .rules import AcceptanceRule, ExactRule, TolerantRule, rule_by_name
+
+_LAZY = {
+    "Engine": ".engine",
+    "AcceptanceRule": ".rules",
+    "ExactRule": ".rules",
+    "TolerantRule": ".rules",
+    "rule_by_name": ".rules",
+}
 
 __all__ = [
-    "AcceptanceRule", "Edit", "EditContext", "Engine", "EngineError", "ExactRule", "HELD",
-    "InvalidModelError", "ModelNotFoundError", "PromptTooLongError", "REWRITTEN", "RedraftError",
-    "Result", "Span", "Stats", "Stream", "Timings", "TokenEvent", "TolerantRule", "rule_by_name",
+    "DEFAULT_MAX_TOKENS", "DEFAULT_N_CTX", "HELD", "REWRITTEN", "RULE_NAMES", "TEMPORARY_SUFFIX",
+    "AcceptanceRule", "Checkpoint", "Draft", "Edit", "EditContext", "Engine", "EngineError",
+    "ExactRule", "InvalidModelError", "Message", "ModelFile", "ModelNotFoundError", "Prompt",
+    "PromptTooLongError", "RedraftError", "Result", "Span", "SpanKind", "Stats", "Stream",
+    "Timings", "TokenEvent", "TolerantRule", "atomic_write_bytes", "calibration_files",
+    "default_calibration_dir", "remove_temporaries", "rule_by_name", "temporary_prefix",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Engine":
-        from .engine import Engine
-
-        return Engine
-    raise AttributeError(name)
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'redraft_engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

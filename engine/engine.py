@@ -5,33 +5,24 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from .cost_probe import load_or_measure
-from .guards import Edit
+from .calibration import default_calibration_dir, load_or_measure_costs
+from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX
+from .guards import Edit, EditContext
 from .kv_session import KVSession
 from .llama_model import LlamaModel
-from .model_source import check_gguf, fingerprint, resolve_model_path
+from .messages import Message, Prompt, as_messages, message_text
+from .model_source import ENV_VAR, ModelFile
 from .replay import ReplayCounters, replay
-from .result import Message, Result, Stream, message_text
+from .result import Draft, Result, Stream
 from .rules import AcceptanceRule, ExactRule, rule_by_name
-from .spans import TokenEvent, build_spans, with_text
+from .spans import SpanBuilder, TokenEvent
 from .stats import Stats, Timings
 from .window import DEFAULT_COST, WindowPolicy
 
-Prompt = str | Sequence[Message]
 OnEvent = Callable[[TokenEvent], None]
-
-
-def as_messages(prompt: Prompt) -> list[Message]:
-    """A user-message string becomes one user message; a message list is copied."""
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    messages = [dict(m) for m in prompt]
-    for m in messages:
-        if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            raise ValueError("each chat message needs string 'role' and 'content' keys")
-    return messages
 
 
 class Engine:
@@ -42,38 +33,38 @@ class Engine:
     >>> new = engine.redraft("Summarize: ... (edited)", old)
     >>> new.text, new.spans, new.stats.held_fraction
 
-    Model resolution: `model_path`, else $REDRAFT_MODEL, else the bundled model. The KV cache of
-    the last prompt and answer is kept between calls, so a call whose prompt shares a prefix
-    with the previous one recomputes only the rest. Decoding is greedy (temperature 0).
+    model: a GGUF path or a `ModelFile`; when None, $REDRAFT_MODEL, else the bundled model.
+    The KV cache of the last prompt and answer is kept between calls, so a call whose prompt
+    shares a prefix with the previous one recomputes only the rest. Decoding is greedy.
 
-    window: a fixed verification window size; by default it follows a cost model measured once
-        for this model on this machine (cached under `cache_dir`) and the observed acceptance.
+    window: a fixed verification window size; by default it follows a cost table measured once
+    for this model on this machine (kept in `calibration_dir`, by default the user's cache
+    folder) and the observed acceptance.
     rollback: "auto" drops rejected tails from the KV cache and falls back to snapshots where
-        the memory cannot; "snapshot" forces the snapshot path.
+    the memory cannot; "snapshot" forces the snapshot path.
     """
 
     def __init__(
         self,
-        model_path: str | os.PathLike[str] | None = None,
+        model: str | os.PathLike[str] | ModelFile | None = None,
         *,
-        n_ctx: int = 4096,
+        n_ctx: int = DEFAULT_N_CTX,
         n_threads: int | None = None,
-        max_tokens: int = 256,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         window: int | None = None,
         max_window: int = 128,
         anchor_n: int = 3,
-        cache_dir: str | os.PathLike[str] | None = None,
+        calibration_dir: str | os.PathLike[str] | None = None,
         rollback: str = "auto",
     ):
         if window is not None and window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
         if anchor_n < 1:
             raise ValueError(f"anchor_n must be at least 1, got {anchor_n}")
-        path = resolve_model_path(model_path)
-        check_gguf(path)
-        self.model_path = path
-        self.fingerprint = fingerprint(path)
-        self.model = LlamaModel(path)
+        if not isinstance(model, ModelFile):
+            model = ModelFile.open(model or os.environ.get(ENV_VAR) or None)
+        self.model_file = model
+        self.model = LlamaModel(model.path)
         n_ctx = min(n_ctx, self.model.n_ctx_train) if self.model.n_ctx_train > 0 else n_ctx
         self.session = KVSession(self.model, n_ctx=n_ctx, n_threads=n_threads, rollback=rollback)
         self.max_tokens = max_tokens
@@ -84,9 +75,17 @@ class Engine:
         self.cost = DEFAULT_COST
         if window is None:
             threads = n_threads or os.cpu_count() or 1
-            key = f"{self.fingerprint}-t{threads}-b{self.session.n_batch}-c{self.session.n_ctx}"
-            cache = Path(cache_dir) if cache_dir is not None else None
-            self.cost = load_or_measure(self.session, key, cache)
+            key = f"{model.fingerprint}-t{threads}-b{self.session.n_batch}-c{self.session.n_ctx}"
+            folder = default_calibration_dir() if calibration_dir is None else Path(calibration_dir)
+            self.cost = load_or_measure_costs(self.session, key, folder)
+
+    @property
+    def model_path(self) -> Path:
+        return self.model_file.path
+
+    @property
+    def fingerprint(self) -> str:
+        return self.model_file.fingerprint
 
     @property
     def n_ctx(self) -> int:
@@ -118,63 +117,51 @@ class Engine:
         self, prompt: Prompt, *, max_tokens: int | None = None, on_event: OnEvent | None = None
     ) -> Result:
         """A fresh greedy answer to `prompt` (reusing the cached KV prefix)."""
-        return self._drive(self.stream_generate(prompt, max_tokens=max_tokens), on_event)
+        return self.stream_generate(prompt, max_tokens=max_tokens).run(on_event)
 
     def redraft(
         self,
         new_prompt: Prompt,
-        old: Result | str,
+        old: Result | Draft | str,
         *,
         rule: str | AcceptanceRule = "tolerant",
-        old_prompt: Prompt | None = None,
         max_tokens: int | None = None,
         on_event: OnEvent | None = None,
     ) -> Result:
-        """The answer to `new_prompt`, replaying `old` (a previous result or its text) as a draft.
+        """The answer to `new_prompt`, replaying `old` as a draft.
 
-        `rule` is "tolerant" (default), "exact" or an `AcceptanceRule`. The edit-aware guards
-        compare the old prompt with the new one: it is taken from `old` when `old` is a Result,
-        or from `old_prompt`; without either, only the digit and copy guards apply.
+        `old` is a previous Result, a `Draft` (stored tokens and the prompt they answered) or
+        plain answer text. `rule` is "tolerant" (default), "exact" or an `AcceptanceRule`.
+        The edit-aware guards compare the old prompt with the new one when the old prompt is
+        known (a Result, or a Draft with a prompt); otherwise only the digit and copy guards
+        apply.
         """
-        stream = self.stream_redraft(
-            new_prompt, old, rule=rule, old_prompt=old_prompt, max_tokens=max_tokens
-        )
-        return self._drive(stream, on_event)
+        stream = self.stream_redraft(new_prompt, old, rule=rule, max_tokens=max_tokens)
+        return stream.run(on_event)
 
     def stream_generate(self, prompt: Prompt, *, max_tokens: int | None = None) -> Stream:
         """Like `generate`, as a `Stream` of token events."""
-        answer = self._run(as_messages(prompt), [], ExactRule(), None, max_tokens)
+        answer = self._run(as_messages(prompt), Draft(()), ExactRule(), max_tokens)
         return Stream(self._exclusive(answer))
 
     def stream_redraft(
         self,
         new_prompt: Prompt,
-        old: Result | str,
+        old: Result | Draft | str,
         *,
         rule: str | AcceptanceRule = "tolerant",
-        old_prompt: Prompt | None = None,
         max_tokens: int | None = None,
     ) -> Stream:
         """Like `redraft`, as a `Stream` of token events."""
         if isinstance(old, Result):
-            draft = list(old.tokens)
-            old_messages: list[Message] | None = old.messages or None
+            draft = old.draft
+        elif isinstance(old, Draft):
+            draft = old
         else:
-            draft = self.model.tokenize(old)
-            old_messages = None
-        if old_prompt is not None:
-            old_messages = as_messages(old_prompt)
+            draft = Draft(self.model.tokenize(old))
         chosen = rule_by_name(rule) if isinstance(rule, str) else rule
-        answer = self._run(as_messages(new_prompt), draft, chosen, old_messages, max_tokens)
+        answer = self._run(as_messages(new_prompt), draft, chosen, max_tokens)
         return Stream(self._exclusive(answer))
-
-    @staticmethod
-    def _drive(stream: Stream, on_event: OnEvent | None) -> Result:
-        for event in stream:
-            if on_event is not None:
-                on_event(event)
-        assert stream.result is not None
-        return stream.result
 
     def _exclusive(
         self, answer: Generator[TokenEvent, None, Result]
@@ -192,13 +179,22 @@ class Engine:
         finally:
             self._streaming = False
 
+    def _edit_context(
+        self, messages: list[Message], draft: Draft, rule: AcceptanceRule
+    ) -> EditContext:
+        if not draft.tokens:
+            return EditContext(eog=self.model.eog)
+        old_text = None if draft.prompt is None else message_text(as_messages(draft.prompt))
+        return rule.prepare(Edit(
+            old_prompt=old_text,
+            new_prompt=message_text(messages),
+            draft_pieces=self.model.text_pieces(draft.tokens),
+            tokenize=self.model.tokenize,
+            eog=self.model.eog,
+        ))
+
     def _run(
-        self,
-        messages: list[Message],
-        draft: list[int],
-        rule: AcceptanceRule,
-        old_messages: list[Message] | None,
-        max_tokens: int | None,
+        self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None
     ) -> Generator[TokenEvent, None, Result]:
         t_start = time.perf_counter()
         session = self.session
@@ -206,51 +202,36 @@ class Engine:
         prompt = self.model.tokenize(self.model.render_chat(messages), special=True)
         next_logits, reused = session.prefill(prompt)
         wanted = self.max_tokens if max_tokens is None else max_tokens
-        limit = min(wanted, session.n_ctx - len(prompt) - 1)
-        pieces = self.model.text_pieces(draft)
-        edit = Edit(
-            old_prompt=None if old_messages is None else message_text(old_messages),
-            new_prompt=message_text(messages),
-            draft_pieces=pieces,
-            tokenize=self.model.tokenize,
-            eog=self.model.eog,
-        )
-        ctx = rule.prepare(edit) if draft else ExactRule().prepare(edit)
+        limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
+        ctx = self._edit_context(messages, draft, rule)
         policy = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
         counters = ReplayCounters()
-        events: list[TokenEvent] = []
+        decoder = self.model.text_decoder()
+        spans = SpanBuilder()
+        tokens: list[int] = []
         for event in replay(
-            session, next_logits, draft, rule, ctx, policy,
-            max_tokens=max(limit, 0), anchor_n=self.anchor_n, counters=counters,
+            session, next_logits, list(draft.tokens), rule, ctx, policy,
+            max_tokens=limit, anchor_n=self.anchor_n, counters=counters,
         ):
-            events.append(event)
+            event = replace(event, text=decoder.piece(event.token))
+            spans.add(event)
+            tokens.append(event.token)
             yield event
-        tokens = [e.token for e in events]
-        text_pieces = self.model.text_pieces(tokens)
+        spans.append_text(decoder.flush())
         wall = time.perf_counter() - t_start
         timings = session.timings
         timings.other = max(0.0, wall - timings.decode)
         stats = Stats(
-            prompt_tokens=len(prompt),
-            prompt_reused=reused,
-            prompt_recomputed=len(prompt) - reused,
-            emitted=len(tokens),
-            held=counters.held,
-            rewritten=counters.rewritten,
-            divergences=counters.divergences,
-            windows=counters.windows,
-            rollbacks=counters.rollbacks,
-            reanchors=counters.reanchors,
-            wall_s=wall,
-            time=timings,
+            prompt_tokens=len(prompt), prompt_reused=reused,
+            prompt_recomputed=timings.prefill_tokens, emitted=len(tokens),
+            held=counters.held, rewritten=counters.rewritten, divergences=counters.divergences,
+            windows=counters.windows, rollbacks=counters.rollbacks, reanchors=counters.reanchors,
+            wall_s=wall, time=timings,
         )
+        final_spans = spans.result()
         return Result(
-            text="".join(text_pieces),
-            tokens=tokens,
-            spans=with_text(build_spans(events), text_pieces),
-            stats=stats,
-            messages=messages,
-            rule=rule.name if draft else None,
+            text="".join(s.text for s in final_spans), tokens=tokens, spans=final_spans,
+            stats=stats, messages=messages, rule=rule.name if draft.tokens else None,
         )
 
     def export_state(self) -> tuple[list[int], bytes]:

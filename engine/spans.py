@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 HELD: Literal["held"] = "held"
@@ -13,12 +13,18 @@ SpanKind = Literal["held", "rewritten"]
 
 @dataclass(frozen=True)
 class TokenEvent:
-    """One emitted token. `old_index` is its index in the old answer when it was held."""
+    """One emitted token.
+
+    `old_index` is its index in the old answer when it was held; `text` is its piece of the
+    answer text (the concatenation of every event's text is the answer; a piece may be empty
+    while a multi-byte character is incomplete).
+    """
 
     kind: SpanKind
     token: int
     index: int
     old_index: int | None = None
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,40 +46,40 @@ class Span:
         return self.end - self.start
 
 
+class SpanBuilder:
+    """Groups events into maximal spans as they arrive; a held span also breaks where the old
+    index jumps. Each `add` costs O(len(event.text)), so a live view stays linear."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self._text: list[list[str]] = []  # text parts per span, joined when read
+
+    def add(self, ev: TokenEvent) -> bool:
+        """Add one event; return True if it started a new span."""
+        old_end = None if ev.old_index is None else ev.old_index + 1
+        if self.spans:
+            last = self.spans[-1]
+            held_on = ev.kind == HELD and last.kind == HELD and last.old_end == ev.old_index
+            if held_on or (ev.kind == REWRITTEN and last.kind == REWRITTEN):
+                self.spans[-1] = replace(last, end=ev.index + 1, old_end=old_end)
+                self._text[-1].append(ev.text)
+                return False
+        self.spans.append(Span(ev.kind, ev.index, ev.index + 1, "", ev.old_index, old_end))
+        self._text.append([ev.text])
+        return True
+
+    def append_text(self, text: str) -> None:
+        """Text that belongs to the last span but came after its last event (a flushed byte)."""
+        if text and self._text:
+            self._text[-1].append(text)
+
+    def result(self) -> list[Span]:
+        return [replace(s, text="".join(parts)) for s, parts in zip(self.spans, self._text)]
+
+
 def build_spans(events: Iterable[TokenEvent]) -> list[Span]:
-    """Group events into maximal spans; a held span also breaks where the old index jumps."""
-    spans: list[Span] = []
+    """The spans of a whole sequence of events."""
+    builder = SpanBuilder()
     for ev in events:
-        if spans:
-            last = spans[-1]
-            continues_held = (
-                ev.kind == HELD and last.kind == HELD and last.old_end == ev.old_index
-            )
-            continues_rewritten = ev.kind == REWRITTEN and last.kind == REWRITTEN
-            if continues_held or continues_rewritten:
-                spans[-1] = Span(
-                    last.kind,
-                    last.start,
-                    ev.index + 1,
-                    old_start=last.old_start,
-                    old_end=None if ev.old_index is None else ev.old_index + 1,
-                )
-                continue
-        spans.append(
-            Span(
-                ev.kind,
-                ev.index,
-                ev.index + 1,
-                old_start=ev.old_index,
-                old_end=None if ev.old_index is None else ev.old_index + 1,
-            )
-        )
-    return spans
-
-
-def with_text(spans: list[Span], pieces: list[str]) -> list[Span]:
-    """Return the spans with `text` filled from per-token text pieces."""
-    return [
-        Span(s.kind, s.start, s.end, "".join(pieces[s.start : s.end]), s.old_start, s.old_end)
-        for s in spans
-    ]
+        builder.add(ev)
+    return builder.result()

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 
 @dataclass
 class Timings:
-    """Seconds spent, split by what the time was spent on."""
+    """Seconds spent, and tokens decoded, per kind of work."""
 
     prefill: float = 0.0
     verify: float = 0.0
     serial: float = 0.0
     other: float = 0.0
+    prefill_tokens: int = 0
+    verify_tokens: int = 0
+    serial_tokens: int = 0
+
+    def add(self, phase: str, seconds: float, n_tokens: int) -> None:
+        """Account one llama_decode of `n_tokens` to `phase` (prefill, verify, serial, other)."""
+        setattr(self, phase, getattr(self, phase) + seconds)
+        if phase != "other":
+            name = f"{phase}_tokens"
+            setattr(self, name, getattr(self, name) + n_tokens)
 
     @property
     def decode(self) -> float:
@@ -22,7 +33,10 @@ class Timings:
 
 @dataclass
 class Stats:
-    """What one call did. `held_fraction` is held / emitted."""
+    """What one call did. `held_fraction` is held / emitted.
+
+    `prompt_recomputed` counts the prompt tokens actually decoded, as the KV session saw them.
+    """
 
     prompt_tokens: int = 0
     prompt_reused: int = 0
@@ -46,8 +60,33 @@ class Stats:
         """Wall time after the prompt was processed."""
         return max(0.0, self.wall_s - self.time.prefill)
 
-    def to_dict(self) -> dict:
+    @property
+    def serial_s_per_token(self) -> float | None:
+        """Seconds per serially decoded token in this call, if it decoded any serially."""
+        t = self.time
+        return t.serial / t.serial_tokens if t.serial > 0 and t.serial_tokens > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["held_fraction"] = self.held_fraction
         d["answer_s"] = self.answer_s
         return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Stats:
+        """Stats saved by `to_dict` (unknown keys ignored, missing ones zero); ValueError if a
+        value has the wrong type."""
+        def pick(kind: type, raw: dict[str, Any]) -> dict[str, Any]:
+            out = {}
+            for f in fields(kind):
+                if f.name in raw and f.name != "time":
+                    value = raw[f.name]
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        raise ValueError(f"stats field {f.name!r} is not a number")
+                    out[f.name] = value
+            return out
+
+        time = data.get("time", {})
+        if not isinstance(time, dict):
+            raise ValueError("stats field 'time' is not an object")
+        return cls(**pick(cls, data), time=Timings(**pick(Timings, time)))

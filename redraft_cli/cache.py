@@ -5,7 +5,7 @@ Layout (versioned, so a future format lives beside this one instead of misreadin
     .redraft/CACHEDIR.TAG, .redraft/.gitignore
     .redraft/v1/entries/<key>.json    prompt, answer (text and tokens), stats of one target
     .redraft/v1/states/<key>.kv       llama.cpp KV state of that prompt and answer
-    .redraft/v1/outputs/<hash>.json   sha256 of what redraft last wrote to an output file
+    .redraft/v1/outputs/<hash>.json   what redraft wrote to an output file (see outputs.py)
     .redraft/v1/locks/<key>.lock      one flock per target
 
 Every write is atomic; a file that fails to parse is reported once, deleted and regenerated.
@@ -21,12 +21,18 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from redraft_engine import Stats, remove_temporaries
 
 from .atomic import atomic_write_bytes, atomic_write_text
 from .locking import exclusive_lock
+from .outcome import Mode
+
+if TYPE_CHECKING:
+    from .config import Config
 
 LAYOUT = "v1"
 _STATE_MAGIC = b"RDKV1\0"
@@ -65,30 +71,44 @@ class Entry:
     prompt_tokens: list[int]
     answer: str
     answer_tokens: list[int]
-    stats: dict[str, Any]
-    mode: str
+    stats: Stats
+    mode: Mode
     created: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc["stats"] = self.stats.to_dict()
+        doc["mode"] = self.mode.value
+        return doc
 
     @classmethod
     def from_json(cls, data: Any) -> Entry:
         """Parse an entry; ValueError if a field is missing or has the wrong type."""
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        try:
-            entry = cls(**data)
-        except TypeError as exc:
-            raise ValueError(str(exc)) from None
         checks: dict[str, type | tuple[type, ...]] = {
             "key": str, "source": str, "source_sha256": str, "task": str, "template": str,
             "settings": dict, "model": str, "prompt": str, "prompt_tokens": list, "answer": str,
             "answer_tokens": list, "stats": dict, "mode": str, "created": (int, float),
         }
         for name, kind in checks.items():
-            if not isinstance(getattr(entry, name), kind):
+            if name not in data:
+                raise ValueError(f"field {name!r} is missing")
+            if not isinstance(data[name], kind):
                 raise ValueError(f"field {name!r} has the wrong type")
-        if not all(isinstance(t, int) for t in entry.answer_tokens + entry.prompt_tokens):
+        unknown = set(data) - set(checks)
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        if not all(isinstance(t, int) for t in data["answer_tokens"] + data["prompt_tokens"]):
             raise ValueError("token lists must hold integers")
-        return entry
+        return cls(**{**data, "stats": Stats.from_dict(data["stats"]), "mode": Mode(data["mode"])})
+
+
+def open_cache(config: Config) -> Cache:
+    """The project's cache as the config sets it, warning on stderr about corrupt files."""
+    from .console import warn
+
+    return Cache(config.cache_dir, max_size=config.settings.cache_max_size, warn=warn)
 
 
 class Cache:
@@ -107,8 +127,8 @@ class Cache:
         for sub in ("entries", "states", "outputs", "locks"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
         for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", "*\n")):
-            if not (self.path / name).exists():
-                atomic_write_text(self.path / name, text)
+            if _read_text(self.path / name) != text:
+                atomic_write_text(self.path / name, text, label="tag")
 
     @contextmanager
     def lock(self, key: str, *, timeout: float, what: str) -> Iterator[None]:
@@ -116,7 +136,8 @@ class Cache:
         with exclusive_lock(self.base / "locks" / f"{key}.lock", timeout=timeout, what=what):
             yield
 
-    def _corrupt(self, path: Path, why: str) -> None:
+    def report_corrupt(self, path: Path, why: str) -> None:
+        """Warn once about an unreadable cache file and delete it, so it is regenerated."""
         self.warn(f"cache file {path} is unreadable ({why}); it will be regenerated")
         try:
             path.unlink()
@@ -138,13 +159,13 @@ class Cache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            self._corrupt(path, str(exc))
+            self.report_corrupt(path, str(exc))
             return None
         return entry
 
     def save_entry(self, entry: Entry) -> None:
         self.ensure()
-        atomic_write_text(self._entry_path(entry.key), json.dumps(asdict(entry)))
+        atomic_write_text(self._entry_path(entry.key), json.dumps(entry.to_json()), label="entry")
         self.enforce_limit(keep=entry.key)
 
     # --- KV states ------------------------------------------------------------------------
@@ -176,7 +197,7 @@ class Cache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, struct.error) as exc:
-            self._corrupt(path, str(exc))
+            self.report_corrupt(path, str(exc))
             return None
         return tokens, data
 
@@ -187,7 +208,7 @@ class Cache:
         if len(blob) > self.max_size:
             return False
         self.ensure()
-        atomic_write_bytes(self._state_path(key), blob)
+        atomic_write_bytes(self._state_path(key), blob, label="state")
         self.enforce_limit(keep=key)
         return True
 
@@ -197,31 +218,17 @@ class Cache:
         except FileNotFoundError:
             pass
 
-    # --- outputs --------------------------------------------------------------------------
+    # --- outputs and temporaries ---------------------------------------------------------
 
-    def _output_path(self, output: Path) -> Path:
-        name = tagged_hash("output", {"path": str(output.resolve())})
-        return self.base / "outputs" / f"{name}.json"
+    @property
+    def records_dir(self) -> Path:
+        """Where `outputs.py` keeps its record of each output file redraft wrote."""
+        return self.base / "outputs"
 
-    def written_hash(self, output: Path) -> str | None:
-        """sha256 of what redraft last wrote to `output`, if it remembers writing there."""
-        path = self._output_path(output)
-        try:
-            data = json.loads(path.read_text("utf-8"))
-            digest = data["sha256"]
-            if not isinstance(digest, str):
-                raise ValueError("sha256 is not a string")
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            self._corrupt(path, str(exc))
-            return None
-        return digest
-
-    def record_written(self, output: Path, digest: str) -> None:
-        self.ensure()
-        record = {"path": str(output.resolve()), "sha256": digest, "written": time.time()}
-        atomic_write_text(self._output_path(output), json.dumps(record))
+    def sweep_temporaries(self, key: str) -> None:
+        """Remove what an interrupted write of `key`'s entry or state left (call under its lock)."""
+        for path in (self._entry_path(key), self._state_path(key)):
+            remove_temporaries(path)
 
     # --- size bound, info, clear ----------------------------------------------------------
 
@@ -273,6 +280,7 @@ class Cache:
         and other layouts). Returns the number of files removed. Locks stay: a running process
         may hold one."""
         subs = ["entries", "states"] + (["outputs"] if everything else [])
+        # .glob("*") also finds the temporaries an interrupted write left (dot files)
         removed = 0
         for sub in subs:
             for _, _, path in self._files(sub):
@@ -287,3 +295,10 @@ class Cache:
                     removed += sum(1 for p in other.rglob("*") if p.is_file())
                     shutil.rmtree(other, ignore_errors=True)
         return removed
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from redraft_engine import calibration_files
 
 from .cache import Cache
-from .console import emit_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _size(n_bytes: int) -> str:
@@ -20,7 +25,9 @@ def _size(n_bytes: int) -> str:
 def cache_info(cache: Cache, *, as_json: bool, console: Console) -> None:
     info = cache.info()
     if as_json:
-        emit_json(info)
+        from .json_out import emit
+
+        emit(info)
         return
     if not info["exists"]:
         console.print(f"{info['path']}: no cache yet (layout {info['layout']})", markup=False)
@@ -36,6 +43,14 @@ def cache_info(cache: Cache, *, as_json: bool, console: Console) -> None:
                       "(remove with `redraft cache clear --all`)", markup=False)
 
 
-def cache_clear(cache: Cache, *, everything: bool, console: Console) -> None:
+def cache_clear(
+    cache: Cache, *, everything: bool, calibration_dir: Path, console: Console
+) -> None:
     removed = cache.clear(everything=everything)
     console.print(f"removed {removed} files from {cache.path}", markup=False)
+    if everything:
+        files = calibration_files(calibration_dir)
+        for path in files:
+            path.unlink(missing_ok=True)
+        console.print(f"removed {len(files)} calibration files from {calibration_dir}",
+                      markup=False)

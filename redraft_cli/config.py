@@ -15,6 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redraft_engine import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_N_CTX,
+    RULE_NAMES,
+    default_calibration_dir,
+)
+
 from .errors import ConfigError
 from .tasks import BUILTIN_TASKS, Task, TaskError, custom_task
 
@@ -75,8 +82,8 @@ def _seconds(raw: Any) -> float:
 
 
 def _rule(raw: Any) -> str:
-    if raw not in ("tolerant", "exact"):
-        raise ValueError(f"must be 'tolerant' or 'exact', got {raw!r}")
+    if raw not in RULE_NAMES:
+        raise ValueError(f"must be one of {', '.join(RULE_NAMES)}, got {raw!r}")
     return raw
 
 
@@ -107,21 +114,28 @@ class Key:
     def env(self) -> str:
         return ENV_PREFIX + self.name.upper()
 
+    def default_value(self) -> Any:
+        """The default; a callable default is computed when the config is loaded."""
+        return self.default() if callable(self.default) else self.default
+
 
 KEYS: dict[str, Key] = {k.name: k for k in [
     Key("model", _text, None, "GGUF model file (default: the bundled SmolLM2-135M-Instruct)",
-        is_path=True),
+        per_target=True, is_path=True),
     Key("task", _text, "summarize", "task name: summarize, review, answer, or one from [tasks]",
         per_target=True),
     Key("prompt", _text, None, "custom prompt template containing {document}", per_target=True),
     Key("question", _text, None, "the question of the 'answer' task", per_target=True),
-    Key("max_tokens", _positive_int, 256, "longest answer, in tokens", per_target=True),
-    Key("rule", _rule, "tolerant", "acceptance rule of a redraft: tolerant or exact",
+    Key("max_tokens", _positive_int, DEFAULT_MAX_TOKENS, "longest answer, in tokens",
         per_target=True),
-    Key("n_ctx", _context_size, 4096, "context window, in tokens"),
+    Key("rule", _rule, RULE_NAMES[0], "acceptance rule of a redraft: tolerant or exact",
+        per_target=True),
+    Key("n_ctx", _context_size, DEFAULT_N_CTX, "context window, in tokens"),
     Key("threads", _positive_int, None, "CPU threads (default: all cores)"),
     Key("cache_dir", _text, ".redraft", "cache folder, relative to the project root",
         is_path=True),
+    Key("calibration_dir", _text, lambda: str(default_calibration_dir()),
+        "per-machine model measurements (window costs), shared by projects", is_path=True),
     Key("cache_max_size", parse_size, 1 << 30, "bound on the cache's total size (LRU)"),
     Key("lock_timeout", _seconds, 120.0, "seconds to wait for another process's target lock"),
     Key("debounce_ms", _positive_int, 300, "watch: quiet time before a change is answered"),
@@ -207,17 +221,22 @@ def find_root(start: Path) -> Path:
     """The nearest folder at or above `start` holding redraft.toml or pyproject.toml."""
     start = start.resolve()
     for folder in (start, *start.parents):
-        if (folder / REDRAFT_TOML).is_file() or (folder / PYPROJECT).is_file():
+        if (folder / REDRAFT_TOML).exists() or (folder / PYPROJECT).is_file():
             return folder
     return start
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        data = path.read_bytes()
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (invalid byte at offset {exc.start}); "
+                          "save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file; rename it") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -265,8 +284,11 @@ def _parse_targets(raw: Any, origin: str, base: Path) -> list[Target]:
     for i, table in enumerate(raw):
         where = f"{origin}: targets[{i}]"
         for name in TARGET_KEYS:
-            if not isinstance(table.get(name), str) or not table[name]:
+            if name not in table:
                 raise ConfigError(f"{where}: key {name!r} is required (a file path)")
+            if not isinstance(table[name], str) or not table[name]:
+                raise ConfigError(f"{where}: key {name!r} must be a file path (a non-empty "
+                                  f"string), got {table[name]!r}")
         options = {}
         for name, value in table.items():
             if name in TARGET_KEYS:
@@ -281,7 +303,27 @@ def _parse_targets(raw: Any, origin: str, base: Path) -> list[Target]:
         if output.resolve() == source.resolve():
             raise ConfigError(f"{where}: 'output' must differ from 'source'")
         targets.append(Target(f"target {table['source']}", source, output, options))
+    _check_outputs(targets, origin)
     return targets
+
+
+def _check_outputs(targets: list[Target], origin: str) -> None:
+    """Two targets writing one file would overwrite each other forever; an output that another
+    target reads would make that target's answer depend on the order of the run."""
+    writers: dict[Path, Target] = {}
+    for target in targets:
+        assert target.output is not None
+        out = target.output.resolve()
+        if out in writers:
+            raise ConfigError(f"{origin}: {writers[out].label} and {target.label} both write "
+                              f"{target.output}; give each target its own output")
+        writers[out] = target
+    for target in targets:
+        reader = writers.get(target.source.resolve())
+        if reader is not None:
+            raise ConfigError(f"{origin}: {reader.label} writes {reader.output}, which "
+                              f"{target.label} reads as its source; chain them through "
+                              "separate files")
 
 
 def load_config(
@@ -293,7 +335,7 @@ def load_config(
     cwd = Path.cwd() if cwd is None else cwd
     env = os.environ if env is None else env
     root = find_root(cwd)
-    settings = Settings({name: Setting(k.default, DEFAULT) for name, k in KEYS.items()})
+    settings = Settings({name: Setting(k.default_value(), DEFAULT) for name, k in KEYS.items()})
     files: list[Path] = []
     tasks = dict(BUILTIN_TASKS)
     targets: list[Target] = []
@@ -307,7 +349,7 @@ def load_config(
                 raise ConfigError(f"{pyproject}: [tool.redraft] must be a table")
             layers.append((pyproject, tool, PYPROJECT_SOURCE))
     toml = root / REDRAFT_TOML
-    if toml.is_file():
+    if toml.exists():
         layers.append((toml, _read_toml(toml), TOML_SOURCE))
 
     for path, table, source in layers:
@@ -329,7 +371,8 @@ def load_config(
         parsed = {}
         for name, raw in flags.items():
             if raw is not None:
-                parsed[name] = _parse_value(KEYS[name], raw, f"option --{name}", cwd)
+                option = "--" + name.replace("_", "-")
+                parsed[name] = _parse_value(KEYS[name], raw, f"option {option}", cwd)
         settings = _apply_flags(settings, parsed)
     return Config(root, tuple(files), settings, tuple(targets), tasks)
 

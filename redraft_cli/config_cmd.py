@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import KEYS, Config
-from .console import emit_json
+from .json_out import emit
 from .tasks import BUILTIN_TASKS
 
 
@@ -38,7 +38,7 @@ def config_document(config: Config) -> dict[str, Any]:
 
 def show_config(config: Config, *, as_json: bool, console: Console) -> None:
     if as_json:
-        emit_json(config_document(config))
+        emit(config_document(config))
         return
     console.print(f"project root: {config.root}", markup=False)
     files = ", ".join(str(p) for p in config.files) or "(none)"

@@ -1,16 +1,19 @@
-"""Where human and machine output go, and whether animation is allowed."""
+"""Where human output goes, and whether animation is allowed. Rich loads only when a console
+is made, so a run with nothing to show never imports it."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def make_console(*, stderr: bool) -> Console:
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
@@ -23,9 +26,3 @@ def animation_allowed(console: Console) -> bool:
 
 def warn(message: str) -> None:
     print(f"redraft: warning: {message}", file=sys.stderr, flush=True)
-
-
-def emit_json(obj: dict[str, Any]) -> None:
-    """One JSON object on one line of stdout, flushed so a reader sees it at once."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()

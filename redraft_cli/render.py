@@ -1,11 +1,17 @@
-"""Pure rendering: spans to a styled diff, stats to one line. No I/O here."""
+"""Pure rendering: spans to a styled diff, stats to one line. No I/O here; Rich loads only for
+the styled diff."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from rich.text import Text
+from redraft_engine import HELD, Span, SpanKind, Stats
+
+from .outcome import Mode
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 HELD_STYLE = "green"
 REWRITTEN_STYLE = "bold yellow"
@@ -13,59 +19,43 @@ REWRITTEN_OPEN = "{+"
 REWRITTEN_CLOSE = "+}"
 
 
-def diff_plain(spans: Iterable[Any]) -> str:
+def style_of(kind: SpanKind) -> str:
+    return HELD_STYLE if kind == HELD else REWRITTEN_STYLE
+
+
+def diff_plain(spans: Iterable[Span]) -> str:
     """Held text as is, rewritten text between {+ and +} (for colour-off output)."""
-    parts = []
-    for span in spans:
-        if span.kind == "held":
-            parts.append(span.text)
-        else:
-            parts.append(f"{REWRITTEN_OPEN}{span.text}{REWRITTEN_CLOSE}")
-    return "".join(parts)
+    return "".join(
+        s.text if s.kind == HELD else f"{REWRITTEN_OPEN}{s.text}{REWRITTEN_CLOSE}" for s in spans
+    )
 
 
-def diff_text(spans: Iterable[Any], *, color: bool = True) -> Text:
+def diff_text(spans: Iterable[Span], *, color: bool = True) -> Text:
     """The answer as Rich Text: held spans in one style, rewritten spans in another.
 
     Without colour, rewritten spans are marked with {+ +} instead, so the diff survives.
     """
+    from rich.text import Text
+
     spans = list(spans)
     if not color:
         return Text(diff_plain(spans))
     text = Text()
     for span in spans:
-        text.append(span.text, style=HELD_STYLE if span.kind == "held" else REWRITTEN_STYLE)
+        text.append(span.text, style=style_of(span.kind))
     return text
 
 
-def fresh_estimate_s(emitted: int, serial_s_per_token: float | None) -> float | None:
-    """What decoding `emitted` tokens one by one would take at the measured serial rate."""
-    if serial_s_per_token is None:
-        return None
-    return emitted * serial_s_per_token
-
-
-def stats_line(mode: str, stats: dict[str, Any], serial_s_per_token: float | None = None) -> str:
+def stats_line(mode: Mode, stats: Stats, serial_s_per_token: float | None = None) -> str:
     """One line: held %, tokens, prompt reuse, time, and time saved against a fresh decode."""
-    emitted = stats.get("emitted", 0)
-    parts = [mode]
-    if mode == "redraft":
-        parts.append(f"held {stats.get('held_fraction', 0.0):.0%}")
-    parts.append(f"{emitted} tokens")
-    parts.append(f"prompt {stats.get('prompt_reused', 0)}/{stats.get('prompt_tokens', 0)} reused")
-    parts.append(f"{stats.get('wall_s', 0.0):.2f} s")
-    estimate = fresh_estimate_s(emitted, serial_s_per_token)
-    if mode == "redraft" and estimate is not None:
-        answer_s = stats.get("answer_s", 0.0)
-        parts.append(f"answer {answer_s:.2f} s vs ~{estimate:.2f} s fresh "
-                     f"(saved {estimate - answer_s:+.2f} s)")
+    parts = [mode.value]
+    if mode is Mode.REDRAFT:
+        parts.append(f"held {stats.held_fraction:.0%}")
+    parts.append(f"{stats.emitted} tokens")
+    parts.append(f"prompt {stats.prompt_reused}/{stats.prompt_tokens} reused")
+    parts.append(f"{stats.wall_s:.2f} s")
+    if mode is Mode.REDRAFT and serial_s_per_token is not None:
+        estimate = stats.emitted * serial_s_per_token
+        parts.append(f"answer {stats.answer_s:.2f} s vs ~{estimate:.2f} s fresh "
+                     f"(saved {estimate - stats.answer_s:+.2f} s)")
     return " · ".join(parts)
-
-
-def serial_rate(stats: dict[str, Any]) -> float | None:
-    """Seconds per serially decoded token in a call, if it decoded any serially."""
-    serial_s = stats.get("time", {}).get("serial", 0.0)
-    rewritten = stats.get("rewritten", 0)
-    if serial_s <= 0 or rewritten <= 0:
-        return None
-    return serial_s / rewritten

@@ -59,16 +59,3 @@ def custom_task(template: str, name: str = "custom") -> Task:
     if DOCUMENT not in template:
         raise TaskError("a custom prompt must contain the placeholder {document}")
     return Task(name, template)
-
-
-def resolve_task(name: str | None, prompt: str | None = None) -> Task:
-    """`prompt` (a custom template) wins; otherwise the built-in task called `name`."""
-    if prompt:
-        return custom_task(prompt)
-    if name is None:
-        raise TaskError("no task given: use --task summarize|review|answer or --prompt")
-    task = BUILTIN_TASKS.get(name)
-    if task is None:
-        known = ", ".join(sorted(BUILTIN_TASKS))
-        raise TaskError(f"unknown task {name!r}: use one of {known}, or --prompt '...{{document}}'")
-    return task

@@ -8,22 +8,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.live import Live
+from redraft_engine import Span, Stats
 
-from . import engine_access
-from .cache import Cache, Entry
+from .cache import Entry, open_cache
 from .changes import ChangeFeed
 from .config import Config
-from .console import animation_allowed, emit_json, make_console, warn
-from .errors import CliError, exit_code_for, one_line
+from .console import animation_allowed, make_console
+from .engine_access import LazyEngine, Models
+from .errors import CliError, exit_code_for, print_error
 from .inputs import read_document, text_hash
-from .jobs import Job, job_for_file, record_answer, start_answer
-from .outputs import check_writable, current_text, guard_hand_edit, output_text, write_output
-from .render import diff_text, serial_rate, stats_line
+from .jobs import Job, job_for_file, record_answer, settle_cached, start_answer
+from .json_out import answer_event, emit, watch_event
+from .outcome import Mode
+from .outputs import check_writable, guard_hand_edit, output_text, write_output
+from .render import diff_text, stats_line, style_of
 
 if TYPE_CHECKING:
-    from redraft_engine import Result
+    from redraft_engine import Result, Stream, TokenEvent
+    from rich.console import Console
 
 _POLL_S = 0.1
 _LIVE_EVERY = 4  # tokens between refreshes of the live view
@@ -48,10 +50,8 @@ class WatchSession:
         self.opts = opts
         self.console: Console = make_console(stderr=opts.json)
         self.animate = animation_allowed(self.console)
-        self.cache = Cache(config.cache_dir, max_size=config.settings.cache_max_size, warn=warn)
-        self.engine = engine_access.LazyEngine(
-            config.settings, engine_access.identify_model(config.settings)
-        )
+        self.cache = open_cache(config)
+        self.engine = LazyEngine(config.settings)
         self.last: dict[Path, Entry] = {}  # last complete answer per file
         self.pending: list[Path] = []
         self.events = 0
@@ -62,11 +62,11 @@ class WatchSession:
 
     def _event(self, obj: dict[str, Any]) -> None:
         if self.opts.json:
-            emit_json(obj)
+            emit(obj)
 
     def _error(self, path: Path, exc: BaseException) -> None:
-        self._event({"event": "error", "file": self.jobs[path].label, "message": str(exc)})
-        self.console.print(f"redraft: {one_line(exc)}", style="red", markup=False)
+        self._event(watch_event("error", file=self.jobs[path].label, message=str(exc)))
+        print_error(exc, self.console)
 
     @property
     def done(self) -> bool:
@@ -75,21 +75,20 @@ class WatchSession:
     # --- main loop ------------------------------------------------------------------------
 
     def run(self) -> int:
+        first = next(iter(self.jobs.values()))
         if self.opts.out is not None:
             check_writable(self.opts.out)
-            for job in self.jobs.values():
-                entry = self._cached_entry(job)
-                adopt = output_text(entry.answer) if entry is not None else None
-                guard_hand_edit(self.cache, self.opts.out, force=self.opts.force, adopt=adopt)
-        self.engine.get()  # load once, up front: every answer of the session reuses it
+            entry = self.cache.load_entry(first.key)
+            adopt = output_text(entry.answer) if entry is not None else None
+            guard_hand_edit(self.cache, self.opts.out, force=self.opts.force, adopt=adopt)
+        self.engine.get(first.model)  # load once, up front: every answer reuses it
         self.feed = ChangeFeed(self.jobs, debounce_ms=self.config.settings.debounce_ms)
         self.feed.start()
         try:
-            self._event({
-                "event": "started", "files": [j.label for j in self.jobs.values()],
-                "task": next(iter(self.jobs.values())).task.name,
-                "model": str(self.engine.model.path),
-            })
+            self._event(watch_event(
+                "started", files=[j.label for j in self.jobs.values()], task=first.task.name,
+                model=str(first.model.path),
+            ))
             self.console.print(
                 f"watching {', '.join(j.label for j in self.jobs.values())} (Ctrl-C to stop)",
                 style="dim", markup=False,
@@ -123,9 +122,6 @@ class WatchSession:
 
     # --- answers --------------------------------------------------------------------------
 
-    def _cached_entry(self, job: Job) -> Entry | None:
-        return self.cache.load_entry(job.key(self.engine.model.fingerprint))
-
     def _answer_first(self, path: Path) -> None:
         job = self.jobs[path]
         try:
@@ -133,19 +129,20 @@ class WatchSession:
         except CliError as exc:
             self._error(path, exc)
             return
-        entry = self._cached_entry(job)
-        if entry is not None and entry.source_sha256 == text_hash(document):
-            self.last[path] = entry
-            if entry.mode == "fresh":
-                self.serial_s_per_token = serial_rate(entry.stats)
-            wanted = output_text(entry.answer)
-            if self.opts.out is not None and current_text(self.opts.out) != wanted:
-                write_output(self.cache, self.opts.out, wanted)  # run() checked for hand edits
-            self._publish(path, "cached", entry.answer, entry.stats, spans=None)
-            return
+        entry = self.cache.load_entry(job.key)
         if entry is not None:
             self.last[path] = entry
-        self._answer(path, document)
+        if entry is None or entry.source_sha256 != text_hash(document):
+            self._answer(path, document)
+            return
+        if entry.mode is Mode.FRESH:
+            self.serial_s_per_token = entry.stats.serial_s_per_token
+        try:
+            with self.cache.lock(job.key, timeout=job.settings.lock_timeout, what=job.label):
+                settle_cached(self.cache, entry, self.opts.out, force=self.opts.force)
+        except CliError as exc:
+            self._error(path, exc)
+        self._publish(path, Mode.CACHED, entry.answer, entry.stats, spans=None)
 
     def _answer_change(self, path: Path) -> None:
         try:
@@ -160,15 +157,12 @@ class WatchSession:
 
     def _answer(self, path: Path, document: str) -> None:
         job = self.jobs[path]
-        key = job.key(self.engine.model.fingerprint)
         prompt = job.render(document)
         try:
-            mode, stream = start_answer(
-                self.engine, self.cache, job, key, prompt, self.last.get(path)
-            )
+            mode, stream = start_answer(self.engine, self.cache, job, prompt, self.last.get(path))
             result = self._consume(path, stream)
         except Cancelled:
-            self._event({"event": "cancelled", "file": job.label})
+            self._event(watch_event("cancelled", file=job.label))
             self.console.print(f"{job.label}: saved again; restarting", style="dim")
             if path not in self.pending:
                 self.pending.insert(0, path)
@@ -179,23 +173,22 @@ class WatchSession:
             self._error(path, exc)
             return
         try:
-            with self.cache.lock(key, timeout=job.settings.lock_timeout, what=job.label):
+            with self.cache.lock(job.key, timeout=job.settings.lock_timeout, what=job.label):
                 self.last[path] = record_answer(
-                    self.engine, self.cache, job, key, source_sha256=text_hash(document),
-                    prompt=prompt, result=result, mode=mode, warn=warn,
+                    self.engine, self.cache, job, source_sha256=text_hash(document),
+                    prompt=prompt, result=result, mode=mode,
                 )
                 if self.opts.out is not None:
-                    guard_hand_edit(self.cache, self.opts.out, force=self.opts.force)
-                    write_output(self.cache, self.opts.out, output_text(result.text))
+                    write_output(self.cache, self.opts.out, output_text(result.text),
+                                 force=self.opts.force)
         except CliError as exc:  # a lock held elsewhere, an output edited by hand: say so, go on
             self._error(path, exc)
-        stats = result.stats.to_dict()
-        self._publish(path, mode, result.text, stats, spans=result.spans)
-        rate = serial_rate(stats)
-        if rate is not None and (mode == "fresh" or self.serial_s_per_token is None):
+        self._publish(path, mode, result.text, result.stats, spans=result.spans)
+        rate = result.stats.serial_s_per_token
+        if rate is not None and (mode is Mode.FRESH or self.serial_s_per_token is None):
             self.serial_s_per_token = rate
 
-    def _consume(self, path: Path, stream: Any) -> Result:
+    def _consume(self, path: Path, stream: Stream) -> Result:
         """Iterate the stream, live if allowed; raise Cancelled when the file is saved again."""
 
         def superseded() -> bool:
@@ -204,41 +197,40 @@ class WatchSession:
 
         if not self.animate:
             return consume_unless(stream, superseded)
-        from redraft_engine.spans import build_spans, with_text
+        from rich.live import Live
+        from rich.text import Text
 
-        model = self.engine.get().model
-        events: list[Any] = []
+        shown = Text()
         with Live(console=self.console, transient=True, auto_refresh=False) as live:
 
-            def show(event: Any) -> None:
-                events.append(event)
-                if len(events) % _LIVE_EVERY == 0:
-                    pieces = model.text_pieces([e.token for e in events])
-                    live.update(diff_text(with_text(build_spans(events), pieces)), refresh=True)
+            def show(event: TokenEvent) -> None:
+                shown.append(event.text, style=style_of(event.kind))
+                if (event.index + 1) % _LIVE_EVERY == 0:
+                    live.update(shown, refresh=True)
 
             return consume_unless(stream, superseded, show)
 
     def _publish(
-        self, path: Path, mode: str, text: str, stats: dict[str, Any], spans: list[Any] | None
+        self, path: Path, mode: Mode, text: str, stats: Stats | None, spans: list[Span] | None
     ) -> None:
         job = self.jobs[path]
         self.events += 1
-        self._event({"event": "answer", "file": job.label, "mode": mode, "text": text,
-                     "stats": stats})
+        self._event(answer_event(job.label, mode, text, stats))
         self.console.rule(f"{job.label} · {job.task.name}", style="dim")
-        if spans is not None and mode == "redraft":
+        if spans is not None and mode is Mode.REDRAFT:
             color = self.console.is_terminal and not self.console.no_color
             self.console.print(diff_text(spans, color=color))
         else:
             self.console.print(text, markup=False)
-        if stats and mode != "cached":
+        if stats is not None and mode.decoded:
             self.console.print(stats_line(mode, stats, self.serial_s_per_token), style="dim",
                                markup=False)
 
 
 def consume_unless(
-    stream: Any, superseded: Callable[[], bool], on_event: Callable[[Any], None] | None = None
-) -> Any:
+    stream: Stream, superseded: Callable[[], bool],
+    on_event: Callable[[TokenEvent], None] | None = None,
+) -> Result:
     """Run `stream` to its result, checking between events whether a newer save arrived.
 
     On a newer save the stream is closed (the engine keeps a consistent KV cache) and
@@ -257,16 +249,9 @@ def consume_unless(
     return stream.result
 
 
-def watch_command(
-    config: Config, files: list[Path], opts: WatchOptions
-) -> int:
+def watch_command(config: Config, files: list[Path], opts: WatchOptions) -> int:
     if opts.out is not None and len(files) != 1:
         raise CliError("--out needs exactly one watched file")
-    jobs = []
-    for file in files:
-        if not file.exists():
-            raise CliError(f"{file}: no such file")
-        if file.is_dir():
-            raise CliError(f"{file}: is a directory, not a file")
-        jobs.append(job_for_file(config, file, opts.out))
+    models = Models()
+    jobs = [job_for_file(config, models, file, opts.out) for file in files]
     return WatchSession(config, jobs, opts).run()

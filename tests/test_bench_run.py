@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from redraft_cli.bench import register
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 CASE = {
     "id": "tiny-library-date", "category": "fact_answer", "task": "answer",

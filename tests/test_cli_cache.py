@@ -7,7 +7,8 @@ import struct
 import time
 
 import pytest
-from cli_env import lock_held_elsewhere
+from helpers.cli_env import lock_held_elsewhere
+from redraft_engine import Stats
 from typer.testing import CliRunner
 
 from redraft_cli.atomic import atomic_write_text
@@ -15,6 +16,8 @@ from redraft_cli.cache import LAYOUT, Cache, Entry, entry_key
 from redraft_cli.errors import LockTimeout
 from redraft_cli.locking import exclusive_lock
 from redraft_cli.main import app
+from redraft_cli.outcome import Mode
+from redraft_cli.outputs import write_output
 
 runner = CliRunner()
 
@@ -23,7 +26,7 @@ def entry(key="k" * 32, answer="An answer."):
     return Entry(
         key=key, source="doc.md", source_sha256="0" * 64, task="summarize", template="{document}",
         settings={"max_tokens": 8}, model="m", prompt="p", prompt_tokens=[1, 2], answer=answer,
-        answer_tokens=[3, 4], stats={"emitted": 2}, mode="fresh",
+        answer_tokens=[3, 4], stats=Stats(emitted=2), mode=Mode.FRESH,
     )
 
 
@@ -71,7 +74,7 @@ def test_corrupt_entry_is_reported_once_then_regenerated(cache, warnings):
 
 def test_entry_with_wrong_types_is_corrupt(cache, warnings):
     cache.ensure()
-    bad = {**entry().__dict__, "answer_tokens": "not a list"}
+    bad = {**entry().to_json(), "answer_tokens": "not a list"}
     (cache.base / "entries" / f"{'k' * 32}.json").write_text(json.dumps(bad))
     assert cache.load_entry("k" * 32) is None
     assert "wrong type" in warnings[0]
@@ -97,11 +100,11 @@ def test_atomic_writes_keep_the_permissions_of_the_file_they_replace(tmp_path):
     target = tmp_path / "answer.md"
     target.write_text("old\n")
     target.chmod(0o640)
-    atomic_write_text(target, "new\n")
+    atomic_write_text(target, "new\n", label="test")
     assert target.read_text() == "new\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     fresh = tmp_path / "fresh.md"
-    atomic_write_text(fresh, "x")
+    atomic_write_text(fresh, "x", label="test")
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
@@ -142,7 +145,7 @@ def test_cache_info_and_clear_commands(tmp_path, monkeypatch):
     cache = Cache(tmp_path / ".redraft", max_size=1 << 30, warn=print)
     cache.save_entry(entry())
     cache.save_state("k" * 32, "m", [1], b"x" * 10)
-    cache.record_written(tmp_path / "out.md", "0" * 64)
+    write_output(cache, tmp_path / "out.md", "answer\n", force=False)
     info = json.loads(runner.invoke(app, ["cache", "info", "--json"]).stdout)
     assert (info["entries"], info["states"], info["outputs"]) == (1, 1, 1)
     assert info["path"] == str(tmp_path / ".redraft")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from cli_env import isolate_env
 from typer.testing import CliRunner
 
 from redraft_cli.config import load_config, parse_size
@@ -11,13 +10,6 @@ from redraft_cli.errors import ConfigError
 from redraft_cli.main import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    isolate_env(monkeypatch)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_precedence_flags_env_toml_pyproject_defaults(project):

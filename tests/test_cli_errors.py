@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-from cli_env import isolate_env
 from typer.testing import CliRunner
 
 from redraft_cli import engine_access
@@ -14,11 +13,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    isolate_env(monkeypatch)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "doc.md").write_text("The meeting is on Monday at noon in room 4.\n")
-    return tmp_path
+def project_files():
+    return {"doc.md": "The meeting is on Monday at noon in room 4.\n"}
 
 
 @pytest.fixture
@@ -100,9 +96,9 @@ def test_unwritable_output(project, no_model, out, message):
         (["run", "doc.md", "--prompt", "no placeholder"], "{document}"),
         (["run", "--task", "review"], "--task needs a FILE"),
         (["run"], "no FILE given and no [[targets]]"),
-        (["run", "doc.md", "--rule", "loose"], "option --rule"),
+        (["run", "doc.md", "--rule", "loose"], "'--rule': 'loose' is not one of"),
         (["watch", "doc.md", "doc.md", "--out", "x.md"], "--out needs exactly one"),
-        (["watch", "nothere.md"], "no such file"),
+        (["watch", "nothere.md"], "'nothere.md' does not exist"),
         (["run", "doc.md", "--out", "doc.md", "--force"], "is the document itself"),
         (["watch", "doc.md", "--out", "./doc.md"], "is the document itself"),
     ],
@@ -118,6 +114,14 @@ def test_malformed_config_is_named(project, no_model):
     result = invoke("run")
     assert result.exit_code == 2
     assert "targets[0]" in one_line(result) and "'output'" in one_line(result)
+
+
+def test_a_file_redraft_did_not_write_is_refused(project, model_loads):
+    (project / "out.md").write_text("someone else's file\n")
+    model_loads.forbid()
+    result = runner.invoke(app, ["run", "doc.md", "--out", "out.md"])
+    assert result.exit_code == 2
+    assert "out.md exists but redraft did not write it" in result.stderr
 
 
 def test_click_usage_error_exits_2(project):
@@ -156,10 +160,10 @@ def test_interrupt_exits_130_without_partial_output(project, monkeypatch):
 def test_help_is_cheap_and_never_imports_llama_cpp():
     code = (
         "import sys, redraft_cli.main\n"
-        "print('llama_cpp' in sys.modules, 'redraft_engine' in sys.modules)"
+        "print(*(m in sys.modules for m in ('llama_cpp', 'numpy', 'rich', 'pydantic')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False"] * 4
     help_out = subprocess.run(
         [sys.executable, "-m", "redraft_cli", "--help"], capture_output=True, text=True
     )

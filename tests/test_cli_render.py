@@ -2,10 +2,11 @@
 
 from io import StringIO
 
-from redraft_engine import HELD, REWRITTEN, Span
+from redraft_engine import HELD, REWRITTEN, Span, Stats, Timings
 from rich.console import Console
 
-from redraft_cli.render import diff_plain, diff_text, serial_rate, stats_line
+from redraft_cli.outcome import Mode
+from redraft_cli.render import diff_plain, diff_text, stats_line
 
 SPANS = [
     Span(HELD, 0, 8, "The cat sat on the mat, a", 0, 8),
@@ -37,14 +38,14 @@ def test_coloured_rendering_styles_each_kind():
 
 
 def test_stats_line_reports_held_reuse_and_time_saved():
-    stats = {"emitted": 40, "held_fraction": 0.75, "prompt_reused": 90, "prompt_tokens": 100,
-             "wall_s": 1.5, "answer_s": 1.0}
-    line = stats_line("redraft", stats, serial_s_per_token=0.05)
+    stats = Stats(emitted=40, held=30, prompt_reused=90, prompt_tokens=100, wall_s=1.5,
+                  time=Timings(prefill=0.5))
+    line = stats_line(Mode.REDRAFT, stats, serial_s_per_token=0.05)
     assert line == ("redraft · held 75% · 40 tokens · prompt 90/100 reused · 1.50 s · "
                     "answer 1.00 s vs ~2.00 s fresh (saved +1.00 s)")
-    assert "held" not in stats_line("fresh", stats)
+    assert "held" not in stats_line(Mode.FRESH, stats)
 
 
-def test_serial_rate_needs_serial_tokens():
-    assert serial_rate({"time": {"serial": 0.5}, "rewritten": 10}) == 0.05
-    assert serial_rate({"time": {"serial": 0.0}, "rewritten": 0}) is None
+def test_serial_rate_counts_the_tokens_decoded_one_by_one():
+    assert Stats(time=Timings(serial=0.5, serial_tokens=10)).serial_s_per_token == 0.05
+    assert Stats(time=Timings(serial=0.0, serial_tokens=0)).serial_s_per_token is None

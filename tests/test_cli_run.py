@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_env import isolate_env, lock_held_elsewhere, without_redraft_vars
+from helpers.cli_env import isolate_env, lock_held_elsewhere, without_redraft_vars
 from typer.testing import CliRunner
 
 from redraft_cli import engine_access
@@ -30,39 +30,13 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    isolate_env(monkeypatch, ENV)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "doc.md").write_text(DOC)
-    return tmp_path
+def project_env():
+    return ENV
 
 
 @pytest.fixture
-def model_loads(monkeypatch):
-    """Counts model loads; `forbid()` makes any further load fail the test."""
-    calls = []
-    real = engine_access.load_engine
-
-    def counting(*args, **kwargs):
-        if calls and calls[-1] == "forbidden":
-            raise AssertionError("the model was loaded for an unchanged target")
-        calls.append("load")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(engine_access, "load_engine", counting)
-
-    class Loads:
-        def count(self):
-            return calls.count("load")
-
-        def forbid(self):
-            calls.append("forbidden")
-
-        def allow(self):
-            if calls and calls[-1] == "forbidden":
-                calls.pop()
-
-    return Loads()
+def project_files():
+    return {"doc.md": DOC}
 
 
 def invoke(*args):
@@ -150,14 +124,6 @@ def test_hand_edited_output_is_refused_unless_forced(project, model_loads):
     assert invoke("run", "doc.md", "--out", "out.md").exit_code == 0
 
 
-def test_a_file_redraft_did_not_write_is_refused(project, model_loads):
-    (project / "out.md").write_text("someone else's file\n")
-    model_loads.forbid()
-    result = invoke("run", "doc.md", "--out", "out.md")
-    assert result.exit_code == 2
-    assert "out.md exists but redraft did not write it" in result.stderr
-
-
 def test_document_too_long_for_the_context(project):
     (project / "doc.md").write_text(DOC * 8)
     result = invoke("run", "doc.md", "--n-ctx", "256")
@@ -167,6 +133,7 @@ def test_document_too_long_for_the_context(project):
     assert len(line.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_quick_start_targets_corrupt_entry_and_lock(tmp_path, monkeypatch):
     isolate_env(monkeypatch, ENV)
     work = tmp_path / "examples"

@@ -9,9 +9,9 @@ import sys
 import threading
 
 import pytest
-from cli_env import without_redraft_vars
+from helpers.cli_env import without_redraft_vars
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 DOC = (
     "Project status. The team shipped the login page on Monday. Anna fixed two bugs in the "
@@ -118,37 +118,3 @@ def test_ctrl_c_exits_130_without_partial_files(tmp_path, watcher_factory):
     assert "interrupted" in w.proc.stderr.read()
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [".redraft", "answer.md", "doc.md"]
-
-
-class FakeStream:
-    """Stands in for the engine's Stream: yields events, then sets `result`."""
-
-    def __init__(self, n):
-        self.n = n
-        self.result = None
-        self.closed = False
-        self.yielded = 0
-
-    def __iter__(self):
-        for i in range(self.n):
-            self.yielded += 1
-            yield i
-        self.result = "answer"
-
-    def close(self):
-        self.closed = True
-
-
-def test_a_newer_save_cancels_the_stream_between_events():
-    from redraft_cli.watch import Cancelled, consume_unless
-
-    stream = FakeStream(10)
-    seen = []
-    with pytest.raises(Cancelled):
-        consume_unless(stream, superseded=lambda: len(seen) >= 3, on_event=seen.append)
-    assert seen == [0, 1, 2] and stream.yielded == 4 and stream.closed
-    assert stream.result is None
-
-    complete = FakeStream(5)
-    assert consume_unless(complete, superseded=lambda: False) == "answer"
-    assert complete.closed

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from models import smollm_path
-from redraft_engine import Engine, InvalidModelError, ModelNotFoundError, PromptTooLongError
-from redraft_engine.model_source import resolve_model_path
+from helpers.models import smollm_path
+from redraft_engine import (
+    Engine,
+    InvalidModelError,
+    ModelFile,
+    ModelNotFoundError,
+    PromptTooLongError,
+)
 
 
 def test_missing_model_file_names_the_path(tmp_path):
@@ -28,18 +33,19 @@ def test_a_file_that_is_not_gguf_names_the_file(tmp_path):
 
 def test_resolution_order_explicit_then_environment_then_bundled(tmp_path, monkeypatch):
     monkeypatch.setenv("REDRAFT_MODEL", str(tmp_path / "from-env.gguf"))
-    assert resolve_model_path(tmp_path / "explicit.gguf").name == "explicit.gguf"
-    assert resolve_model_path(None).name == "from-env.gguf"
-    monkeypatch.delenv("REDRAFT_MODEL")
-    assert resolve_model_path(None) == smollm_path()
+    with pytest.raises(ModelNotFoundError, match="explicit.gguf"):
+        Engine(tmp_path / "explicit.gguf")
     with pytest.raises(ModelNotFoundError, match="from-env.gguf"):
-        monkeypatch.setenv("REDRAFT_MODEL", str(tmp_path / "from-env.gguf"))
         Engine()
+    monkeypatch.delenv("REDRAFT_MODEL")
+    bundled = ModelFile.open()
+    assert bundled.path == smollm_path()
+    assert bundled == ModelFile.open(smollm_path())  # one identity, however it is named
 
 
 @pytest.mark.model
 def test_a_prompt_over_the_context_says_both_numbers(tmp_path):
-    with Engine(smollm_path(), n_ctx=256, cache_dir=tmp_path) as engine:
+    with Engine(smollm_path(), n_ctx=256) as engine:
         prompt = "Summarize this. " + "The committee met again on Monday. " * 60
         n = len(engine.prompt_tokens(prompt))
         with pytest.raises(PromptTooLongError) as caught:

@@ -7,7 +7,7 @@ rule alone (guards off) keeps the stale fact, so each test can fail if a guard s
 from __future__ import annotations
 
 import pytest
-from models import smollm_path
+from helpers.models import smollm_path
 from redraft_engine import Engine, TolerantRule
 
 pytestmark = pytest.mark.model
@@ -31,13 +31,13 @@ def population_table(rows: list[tuple[str, int]]) -> str:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    eng = Engine(smollm_path(), cache_dir=tmp_path_factory.mktemp("cost"))
+    eng = Engine(smollm_path())
     yield eng
     eng.close()
 
 
 # An appended row that does not change the right answer flips the model's fresh answer to
-# another city of the table; the band alone keeps the old city (the design brief's table case).
+# another city of the table; the band alone (guards off) keeps the old, now stale, city.
 ENTITY_FLIPS = [
     ([("Lille", 230), ("Bordeaux", 260), ("Rennes", 220)], ("Toulouse", 480), "Bordeaux", "Lille"),
     ([("Lille", 230), ("Bordeaux", 260), ("Rennes", 220)], ("Nice", 340), "Bordeaux", "Lille"),

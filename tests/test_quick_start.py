@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_env import without_redraft_vars
+from helpers.cli_env import without_redraft_vars
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fake_model import EOG, FakeModel
+from helpers.fake_model import EOG, FakeModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from redraft_engine.guards import EditContext

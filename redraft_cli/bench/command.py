@@ -16,7 +16,6 @@ import typer
 from redraft_cli.errors import CliError, error_boundary
 
 DEFAULT_REPEAT = 3
-DEFAULT_MAX_TOKENS = 256
 
 
 def register(app: typer.Typer) -> None:
@@ -43,8 +42,9 @@ def bench(
     plot_path: Annotated[Path | None, typer.Option(
         "--plot", help="Plot speedup against held fraction to this .png or .svg "
         "(needs redraft[plot]).")] = None,
-    max_tokens: Annotated[int, typer.Option(
-        "--max-tokens", min=1, help="Longest answer, in tokens.")] = DEFAULT_MAX_TOKENS,
+    max_tokens: Annotated[int | None, typer.Option(
+        "--max-tokens", min=1, help="Longest answer, in tokens (default: as the config sets "
+        "it).")] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="CPU threads (default: all cores).")] = None,
 ) -> None:
@@ -71,10 +71,13 @@ def run_bench(
     filters: tuple[str, ...],
     json_path: Path | None,
     plot_path: Path | None,
-    max_tokens: int,
+    max_tokens: int | None,
     threads: int | None,
 ) -> int:
     from rich.console import Console
+
+    from redraft_cli.config import load_config
+    from redraft_cli.engine_access import Models, load_engine
 
     from .cases import load_suite
     from .export import document, machine_info, machine_line, write_json
@@ -86,7 +89,10 @@ def run_bench(
     if json_path is not None and not json_path.parent.is_dir():
         raise CliError(f"--json {json_path}: folder {json_path.parent} does not exist")
     cases = load_suite(directory, filters)
-    engine = _load_engine(model, max_tokens=max_tokens, threads=threads)
+    # OMP_WAIT_POLICY is left as the user has it (and recorded in the JSON): PASSIVE waiting
+    # made one-token decodes 3-4x slower here, which would flatter redraft against fresh.
+    settings = load_config(flags=dict(model=model, max_tokens=max_tokens, threads=threads)).settings
+    engine = load_engine(settings, Models().identify(settings))
     _check_lengths(engine, cases)
 
     out = Console(highlight=False)
@@ -101,7 +107,7 @@ def run_bench(
     model_info = {"name": engine.model_path.name, "path": str(engine.model_path),
                   "description": engine.model.description, "fingerprint": engine.fingerprint}
     footer = (
-        f"{len(cases)} cases × {repeat} repeats, max {max_tokens} tokens, model "
+        f"{len(cases)} cases × {repeat} repeats, max {settings.max_tokens} tokens, model "
         f"{model_info['name']} ({model_info['description']}), {machine_line(machine)}; "
         f"bench wall time {wall / 60:.1f} min. Ratios are baseline time / arm time: "
         "'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an empty cache."
@@ -110,25 +116,15 @@ def run_bench(
 
     print_summary(out, summary, footer)
     if json_path is not None:
-        settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
-                    "max_tokens": max_tokens, "threads": threads, "n_ctx": engine.n_ctx,
+        run_settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
+                    "max_tokens": settings.max_tokens, "threads": settings.threads,
+                    "n_ctx": engine.n_ctx,
                     "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
-        write_json(json_path, document(model=model_info, machine=machine, settings=settings,
+        write_json(json_path, document(model=model_info, machine=machine, settings=run_settings,
                                        results=results, summary=summary, wall_s=wall))
     if plot_path is not None:
         write_plot(plot_path, results, title=f"{model_info['name']}, {len(cases)} cases")
     return 1 if any(r.regression for r in results) else 0
-
-
-def _load_engine(model: str | None, *, max_tokens: int, threads: int | None) -> Any:
-    # OMP_WAIT_POLICY is left as the user has it (and recorded in the JSON): PASSIVE waiting
-    # made one-token decodes 3-4x slower here, which would flatter redraft against fresh.
-    from redraft_engine import Engine
-    from redraft_engine.model_source import check_gguf, resolve_model_path
-
-    path = resolve_model_path(model)
-    check_gguf(path)
-    return Engine(path, max_tokens=max_tokens, n_threads=threads)
 
 
 def _check_lengths(engine: Any, cases: list) -> None:

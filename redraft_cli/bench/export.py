@@ -54,7 +54,7 @@ def document(
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n", label="bench")
 
 
 def _cpu_name() -> str:

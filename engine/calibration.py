@@ -1,4 +1,9 @@
-"""Measure what a verification window costs on this machine, once per model, and cache it."""
+"""Per-machine measurements of a model, taken once and kept in a calibration folder.
+
+Today this is the cost of verification windows of several sizes. Files are named
+`calibration-<what>-<key>.json` and written atomically; `calibration_files` lists them so a
+cache clean-up can remove them.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,39 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .kv_session import KVSession
+from .files import TEMPORARY_SUFFIX, atomic_write_bytes
 from .window import CostModel
+
+if TYPE_CHECKING:
+    from .kv_session import KVSession
 
 PROBE_SIZES = (1, 4, 8, 16, 32, 64, 128)
 PROBE_CONTEXT = 512  # a typical prompt: attention makes serial steps dearer as it grows
 PROBE_REPEATS = 3
-CACHE_VERSION = "cost3"
+FILE_PREFIX = "calibration-"
+COST_VERSION = "cost3"
 
 
-def default_cache_dir() -> Path:
+def default_calibration_dir() -> Path:
+    """The user's cache folder for redraft: $XDG_CACHE_HOME/redraft, else ~/.cache/redraft."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "redraft"
 
 
-def measure(session: KVSession) -> CostModel:
+def calibration_files(directory: Path) -> list[Path]:
+    """The calibration files in `directory`, and temporaries an interrupted write left."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        p for p in directory.iterdir()
+        if p.name.startswith(FILE_PREFIX)
+        or (p.name.startswith("." + FILE_PREFIX) and p.name.endswith(TEMPORARY_SUFFIX))
+    )
+
+
+def measure_costs(session: KVSession) -> CostModel:
     """Time batched decodes of a few window sizes after a prompt-like context (best of three).
 
     A small context window shortens the probe's context so that every size still fits.
@@ -47,19 +69,17 @@ def measure(session: KVSession) -> CostModel:
     return CostModel(tuple(samples))
 
 
-def load_or_measure(session: KVSession, key: str, cache_dir: Path | None) -> CostModel:
-    """The cached cost table for `key`, or a fresh measurement (saved when possible)."""
-    path = (cache_dir or default_cache_dir()) / f"{CACHE_VERSION}-{key}.json"
+def load_or_measure_costs(session: KVSession, key: str, directory: Path) -> CostModel:
+    """The saved cost table for `key`, or a fresh measurement (saved when the folder allows)."""
+    path = directory / f"{FILE_PREFIX}{COST_VERSION}-{key}.json"
     try:
         return CostModel.from_json(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    cost = measure(session)
+    cost = measure_costs(session)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cost.to_json()))
-        os.replace(tmp, path)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, json.dumps(cost.to_json()).encode())
     except OSError:
-        pass
+        pass  # an unwritable folder costs a new measurement next time, nothing else
     return cost

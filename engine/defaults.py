@@ -1,0 +1,5 @@
+"""Defaults shared by the engine and its callers (importing this module costs nothing)."""
+
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_N_CTX = 4096
+RULE_NAMES = ("tolerant", "exact")  # the built-in acceptance rules, the default first

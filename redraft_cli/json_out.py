@@ -1,0 +1,62 @@
+"""Every JSON document the CLI prints: one object per line on stdout, flushed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import exit_code_for, one_line
+
+if TYPE_CHECKING:
+    from redraft_engine import Stats
+
+    from .outcome import Mode
+
+
+def emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def stats_json(stats: Stats | None) -> dict[str, Any] | None:
+    return None if stats is None else stats.to_dict()
+
+
+def job_json(
+    *, source: str, output: Path | None, task: str, mode: Mode | None, stats: Stats | None,
+    text: str | None = None, error: str | None = None,
+) -> dict[str, Any]:
+    """One job of `redraft run --json`. The answer text is included when it has no output."""
+    doc: dict[str, Any] = {
+        "source": source,
+        "output": None if output is None else str(output),
+        "task": task,
+        "mode": None if mode is None else mode.value,
+        "stats": stats_json(stats),
+    }
+    if output is None and text is not None:
+        doc["text"] = text
+    if error is not None:
+        doc["error"] = error
+    return doc
+
+
+def run_document(jobs: Sequence[dict[str, Any]], exit_code: int) -> dict[str, Any]:
+    return {"targets": list(jobs), "exit_code": exit_code}
+
+
+def watch_event(event: str, **fields: Any) -> dict[str, Any]:
+    """One `redraft watch --json` event of plain JSON fields."""
+    return {"event": event, **fields}
+
+
+def answer_event(file: str, mode: Mode, text: str, stats: Stats | None) -> dict[str, Any]:
+    return watch_event("answer", file=file, mode=mode.value, text=text, stats=stats_json(stats))
+
+
+def error_document(exc: BaseException) -> dict[str, Any]:
+    """What `--json` prints when a command ends on an error (exit codes 2, 3 and 130)."""
+    return {"error": one_line(exc).removeprefix("error: "), "exit_code": exit_code_for(exc)}
