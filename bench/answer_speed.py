@@ -22,8 +22,9 @@ TASK = (
     "traffic, cost, safety and the outlook.\n\n"
 )
 # Candidate edits, tried in order: the first under which the tolerant redraft holds the whole old
-# answer is measured. Greedy decoding is chaotic (design brief §4), so the fresh arm's text may
-# differ from the old answer; both arms run to the same token limit, so they do equal work.
+# answer is measured. Greedy decoding is chaotic (a tiny edit can reshuffle a fresh answer), so
+# the fresh arm's text may differ from the old answer; both arms run to the same token limit,
+# so they do equal work.
 EDITS = [
     ("typo in the last paragraph", lambda d: d.replace("tracking closely", "trackng closely")),
     ("double space in the middle", lambda d: d.replace("Complaints fell", "Complaints  fell")),

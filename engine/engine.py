@@ -15,7 +15,7 @@ from .kv_session import KVSession
 from .llama_model import LlamaModel
 from .messages import Message, Prompt, as_messages, message_text
 from .model_source import ENV_VAR, ModelFile
-from .replay import ReplayCounters, replay
+from .replay import replay
 from .result import Draft, Result, Stream
 from .rules import AcceptanceRule, ExactRule, rule_by_name
 from .spans import SpanBuilder, TokenEvent
@@ -205,13 +205,13 @@ class Engine:
         limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
         ctx = self._edit_context(messages, draft, rule)
         policy = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
-        counters = ReplayCounters()
+        stats = Stats(prompt_tokens=len(prompt), prompt_reused=reused)
         decoder = self.model.text_decoder()
         spans = SpanBuilder()
         tokens: list[int] = []
         for event in replay(
             session, next_logits, list(draft.tokens), rule, ctx, policy,
-            max_tokens=limit, anchor_n=self.anchor_n, counters=counters,
+            max_tokens=limit, anchor_n=self.anchor_n, counters=stats,
         ):
             event = replace(event, text=decoder.piece(event.token))
             spans.add(event)
@@ -221,13 +221,11 @@ class Engine:
         wall = time.perf_counter() - t_start
         timings = session.timings
         timings.other = max(0.0, wall - timings.decode)
-        stats = Stats(
-            prompt_tokens=len(prompt), prompt_reused=reused,
-            prompt_recomputed=timings.prefill_tokens, emitted=len(tokens),
-            held=counters.held, rewritten=counters.rewritten, divergences=counters.divergences,
-            windows=counters.windows, rollbacks=counters.rollbacks, reanchors=counters.reanchors,
-            wall_s=wall, time=timings,
-        )
+        stats.prompt_recomputed = timings.prefill_tokens
+        stats.emitted = len(tokens)
+        stats.truncated = limit < wanted and len(tokens) >= limit
+        stats.wall_s = wall
+        stats.time = timings
         final_spans = spans.result()
         return Result(
             text="".join(s.text for s in final_spans), tokens=tokens, spans=final_spans,

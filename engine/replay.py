@@ -12,7 +12,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from .guards import EditContext
 from .rules import AcceptanceRule
 from .spans import HELD, REWRITTEN, TokenEvent
+from .stats import Stats
 from .window import WindowPolicy
 
 
@@ -42,16 +42,6 @@ class Decoder(Protocol):
     def truncate(self, n_tokens: int) -> None:
         """Drop every cached token from position `n_tokens` on."""
         ...
-
-
-@dataclass
-class ReplayCounters:
-    held: int = 0
-    rewritten: int = 0
-    divergences: int = 0
-    windows: int = 0
-    rollbacks: int = 0
-    reanchors: int = 0
 
 
 class AnchorIndex:
@@ -88,15 +78,17 @@ def replay(
     *,
     max_tokens: int,
     anchor_n: int = 3,
-    counters: ReplayCounters | None = None,
+    counters: Stats | None = None,
 ) -> Iterator[TokenEvent]:
     """Yield the emitted tokens of the answer, each `held` (from the draft) or `rewritten`.
 
-    `next_logits` is the distribution after the prompt. Generation stops at an end-of-generation
-    argmax or after `max_tokens` tokens. The decoder's cache ends holding prompt and answer
-    (the last emitted token may be left undecoded when `max_tokens` is reached).
+    `next_logits` is the distribution after the prompt. `counters` receives the counts of
+    held and rewritten tokens, divergences, windows, rollbacks and re-anchors. Generation
+    stops at an end-of-generation argmax or after `max_tokens` tokens. The decoder's cache
+    ends holding prompt and answer (the last emitted token may be left undecoded when
+    `max_tokens` is reached).
     """
-    c = counters if counters is not None else ReplayCounters()
+    c = counters if counters is not None else Stats()
     anchors = AnchorIndex(draft, anchor_n)
     recent: deque[int] = deque(maxlen=anchor_n)
     logits = np.array(next_logits, copy=True)

@@ -36,6 +36,7 @@ class Stats:
     """What one call did. `held_fraction` is held / emitted.
 
     `prompt_recomputed` counts the prompt tokens actually decoded, as the KV session saw them.
+    `truncated` says the answer stopped early because the context window was full.
     """
 
     prompt_tokens: int = 0
@@ -49,6 +50,7 @@ class Stats:
     rollbacks: int = 0
     reanchors: int = 0
     wall_s: float = 0.0
+    truncated: bool = False
     time: Timings = field(default_factory=Timings)
 
     @property
@@ -81,8 +83,9 @@ class Stats:
             for f in fields(kind):
                 if f.name in raw and f.name != "time":
                     value = raw[f.name]
-                    if isinstance(value, bool) or not isinstance(value, (int, float)):
-                        raise ValueError(f"stats field {f.name!r} is not a number")
+                    wanted = bool if f.type == "bool" else (int, float)
+                    if isinstance(value, bool) != (wanted is bool) or not isinstance(value, wanted):
+                        raise ValueError(f"stats field {f.name!r} has the wrong type")
                     out[f.name] = value
             return out
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from redraft_engine import Stats, remove_temporaries
 
 from .atomic import atomic_write_bytes, atomic_write_text
+from .errors import CliError
 from .locking import exclusive_lock
 from .outcome import Mode
 
@@ -123,24 +124,45 @@ class Cache:
     # --- folder ---------------------------------------------------------------------------
 
     def ensure(self) -> None:
-        """Create the folder with its CACHEDIR.TAG and a .gitignore that ignores everything."""
-        for sub in ("entries", "states", "outputs", "locks"):
-            (self.base / sub).mkdir(parents=True, exist_ok=True)
-        for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", "*\n")):
-            if _read_text(self.path / name) != text:
-                atomic_write_text(self.path / name, text, label="tag")
+        """Create the layout with its CACHEDIR.TAG and a .gitignore that ignores everything.
+
+        Anything inside the cache folder that has the wrong type (a file where a folder
+        belongs, or the reverse) is redraft's own and is rebuilt; a cache folder that is not a
+        folder is reported (CacheError), since it may be someone else's file.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise CacheError(f"the cache folder {self.path} is a file; move it away, or set "
+                             "cache_dir to another folder")
+        with _cache_io(self.path):
+            for sub in ("entries", "states", "outputs", "locks"):
+                for folder in (self.base, self.base / sub):
+                    if folder.exists() and not folder.is_dir():
+                        self._rebuild(folder)
+                    folder.mkdir(parents=True, exist_ok=True)
+            for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", "*\n")):
+                if _read_text(self.path / name) != text:
+                    if (self.path / name).is_dir():
+                        self._rebuild(self.path / name)
+                    atomic_write_text(self.path / name, text, label="tag")
+
+    def _rebuild(self, path: Path) -> None:
+        self.warn(f"cache path {path} had the wrong type; rebuilt")
+        _remove(path)
 
     @contextmanager
     def lock(self, key: str, *, timeout: float, what: str) -> Iterator[None]:
         self.ensure()
-        with exclusive_lock(self.base / "locks" / f"{key}.lock", timeout=timeout, what=what):
+        path = self.base / "locks" / f"{key}.lock"
+        if path.is_dir():
+            self._rebuild(path)
+        with exclusive_lock(path, timeout=timeout, what=what):
             yield
 
     def report_corrupt(self, path: Path, why: str) -> None:
         """Warn once about an unreadable cache file and delete it, so it is regenerated."""
         self.warn(f"cache file {path} is unreadable ({why}); it will be regenerated")
         try:
-            path.unlink()
+            _remove(path)
         except OSError:
             pass
 
@@ -165,7 +187,9 @@ class Cache:
 
     def save_entry(self, entry: Entry) -> None:
         self.ensure()
-        atomic_write_text(self._entry_path(entry.key), json.dumps(entry.to_json()), label="entry")
+        path = self._entry_path(entry.key)
+        with _cache_io(path):
+            atomic_write_text(path, json.dumps(entry.to_json()), label="entry")
         self.enforce_limit(keep=entry.key)
 
     # --- KV states ------------------------------------------------------------------------
@@ -276,13 +300,13 @@ class Cache:
         }
 
     def clear(self, *, everything: bool = False) -> int:
-        """Delete answers and KV states (and, with `everything`, the record of outputs written
-        and other layouts). Returns the number of files removed. Locks stay: a running process
-        may hold one."""
-        subs = ["entries", "states"] + (["outputs"] if everything else [])
+        """Delete answers and KV states (and, with `everything`, other layouts). Returns the
+        number of files removed. Locks stay: a running process may hold one. The records of
+        the outputs redraft wrote stay too: without them every existing output would look
+        like a hand edit (see outputs.prune_records)."""
         # .glob("*") also finds the temporaries an interrupted write left (dot files)
         removed = 0
-        for sub in subs:
+        for sub in ("entries", "states"):
             for _, _, path in self._files(sub):
                 try:
                     path.unlink()
@@ -295,6 +319,28 @@ class Cache:
                     removed += sum(1 for p in other.rglob("*") if p.is_file())
                     shutil.rmtree(other, ignore_errors=True)
         return removed
+
+
+class CacheError(CliError):
+    """The cache cannot be read or written (exit 2); the message names the path and a fix."""
+
+
+@contextmanager
+def _cache_io(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise CacheError(
+            f"cache path {exc.filename or path}: {exc.strerror or exc}; fix it or remove the "
+            "cache folder (redraft cache clear --all), then run again"
+        ) from None
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _read_text(path: Path) -> str | None:

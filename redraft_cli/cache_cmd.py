@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from redraft_engine import calibration_files
 
 from .cache import Cache
+from .outputs import prune_records
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -47,6 +48,8 @@ def cache_clear(
     cache: Cache, *, everything: bool, calibration_dir: Path, console: Console
 ) -> None:
     removed = cache.clear(everything=everything)
+    if everything:
+        removed += prune_records(cache)
     console.print(f"removed {removed} files from {cache.path}", markup=False)
     if everything:
         files = calibration_files(calibration_dir)

@@ -1,8 +1,10 @@
 """Test-only fault injection: cut a write sequence at a named point.
 
 With REDRAFT_CRASH_AT=<point> (for example `output:renamed`), the process sends itself
-SIGKILL when it reaches that point; `<point>@SIGINT` sends SIGINT instead (a Ctrl-C). Unset,
-each check is one dictionary lookup. The points are listed in CRASH_POINTS.
+SIGKILL when it reaches that point; `<point>@SIGINT` sends SIGINT instead (a Ctrl-C), and
+`<point>@SIGSTOP` pauses it there until a test sends SIGCONT. Unset, each check is one
+dictionary lookup. The write points are listed in CRASH_POINTS; `answer:ready` is reached by
+`redraft run` once an answer is decoded and before its output is written.
 """
 
 from __future__ import annotations

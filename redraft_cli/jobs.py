@@ -119,6 +119,13 @@ def start_answer(
     )
 
 
+def warn_if_truncated(job: Job, result: Result) -> None:
+    if result.stats.truncated:
+        warn(f"the answer for {job.label} was cut at {result.stats.emitted} tokens: its prompt "
+             f"({result.stats.prompt_tokens} tokens) nearly fills the context window; raise "
+             "n_ctx or shorten the document")
+
+
 def record_answer(
     engine: LazyEngine, cache: Cache, job: Job, *, source_sha256: str, prompt: str,
     result: Result, mode: Mode,

@@ -36,6 +36,7 @@ def job_json(
         "task": task,
         "mode": None if mode is None else mode.value,
         "stats": stats_json(stats),
+        "truncated": stats is not None and stats.truncated,
     }
     if output is None and text is not None:
         doc["text"] = text

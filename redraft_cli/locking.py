@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import LockTimeout
+from .errors import CliError, LockTimeout
 
 _POLL_S = 0.05
 
@@ -20,8 +20,12 @@ def exclusive_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
 
     flock locks die with their process, so a crashed run never leaves a stale lock behind.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise CliError(f"cannot create the lock {path} of {what}: {exc.strerror}; fix or "
+                          "remove it, then run again") from None
     try:
         deadline = time.monotonic() + timeout
         while True:

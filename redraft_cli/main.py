@@ -227,11 +227,13 @@ def cache_info_command(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 def cache_clear_command(
     ctx: typer.Context,
     everything: Annotated[bool, typer.Option(
-        "--all", help="Also forget which outputs redraft wrote (an output that still holds "
-        "the stored answer is recognised again), remove other cache layouts, and the "
-        "per-machine calibration files in calibration_dir.")] = False,
+        "--all", help="Also remove other cache layouts, the records of outputs that no "
+        "longer exist, and the per-machine calibration files in calibration_dir.")] = False,
 ) -> None:
-    """Delete cached answers and KV states; the next run answers afresh."""
+    """Delete cached answers and KV states; the next run answers afresh.
+
+    What redraft wrote to existing outputs is remembered, so hand-edit protection goes on.
+    """
     with _boundary(ctx):
         from .cache import open_cache
         from .cache_cmd import cache_clear

@@ -106,8 +106,7 @@ def guard_hand_edit(cache: Cache, path: Path, *, force: bool, adopt: str | None 
     """Raise HandEditError if `path` exists and is not redraft's own.
 
     It is redraft's own when its hash is the recorded written or pending hash, or when it
-    equals `adopt`, the text redraft would write there now (for example the stored answer,
-    after the record was lost).
+    equals `adopt` (for example the stored answer, after the record was lost).
     """
     if force:
         return
@@ -117,8 +116,8 @@ def guard_hand_edit(cache: Cache, path: Path, *, force: bool, adopt: str | None 
     record = load_record(cache, path)
     if record is None:
         raise HandEditError(
-            f"{path} exists but redraft did not write it; move it away, or pass --force to "
-            "overwrite it"
+            f"{path} exists but redraft did not write it; move it away to keep it, or pass "
+            "--force to replace it with the answer"
         )
     if not record.owns(text):
         raise HandEditError(
@@ -135,7 +134,8 @@ def write_output(
     Call it under the target's lock. A symbolic link is written through: its target changes.
     """
     real = path.resolve()
-    guard_hand_edit(cache, real, force=force, adopt=adopt)
+    if current_text(real) != text:  # rewriting identical content loses nothing
+        guard_hand_edit(cache, real, force=force, adopt=adopt)
     remove_temporaries(real)  # left by interrupted writes, like the record's below
     remove_temporaries(_record_path(cache, real))
     record = load_record(cache, real) or OutputRecord()
@@ -146,3 +146,18 @@ def write_output(
         _save_record(cache, real, OutputRecord(new, None), "record")
     except OSError as exc:
         raise InputError(f"cannot write output {path}: {exc.strerror or exc}") from None
+
+
+def prune_records(cache: Cache) -> int:
+    """Forget the outputs that no longer exist (and damaged records); return how many."""
+    pruned = 0
+    for path in cache.records_dir.glob("*.json"):
+        try:
+            output = Path(json.loads(path.read_text("utf-8"))["path"])
+            if output.exists():
+                continue
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        path.unlink(missing_ok=True)
+        pruned += 1
+    return pruned

@@ -12,8 +12,17 @@ from .cache import Cache, open_cache
 from .config import Config
 from .engine_access import LazyEngine, Models
 from .errors import CHANGED, OK, USAGE, CliError, ConfigError, exit_code_for, print_error
+from .faults import crash_point
 from .inputs import read_document, text_hash
-from .jobs import Job, job_for_file, job_for_target, record_answer, settle_cached, start_answer
+from .jobs import (
+    Job,
+    job_for_file,
+    job_for_target,
+    record_answer,
+    settle_cached,
+    start_answer,
+    warn_if_truncated,
+)
 from .outcome import Mode
 from .outputs import check_writable, guard_hand_edit, output_text, write_output
 from .render import stats_line
@@ -46,6 +55,7 @@ class RunOptions:
     force: bool = False
     json: bool = False
     reports: list[Report] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)  # outputs complete on disk
 
 
 def plan_jobs(config: Config, models: Models, file: Path | None, out: Path | None) -> list[Job]:
@@ -68,19 +78,27 @@ def process(job: Job, engine: LazyEngine, cache: Cache, opts: RunOptions) -> Rep
         entry = cache.load_entry(job.key)
         if entry is not None and entry.source_sha256 == source_sha:
             mode = settle_cached(cache, entry, job.output, force=opts.force, check=opts.check)
+            if mode is Mode.CACHED and job.output is not None:
+                opts.written.append(job.output)
             code = OK if mode is Mode.UNCHANGED else CHANGED
             text = entry.answer if job.output is None else None
             return Report(job, mode, text=text, exit_code=code)
 
-        if job.output is not None:
-            guard_hand_edit(cache, job.output, force=opts.force)
+        # An output holding the stored answer is redraft's own even if its record was lost.
+        adopt = None if entry is None else output_text(entry.answer)
+        if job.output is not None:  # fail before any model work on a known hand edit
+            guard_hand_edit(cache, job.output, force=opts.force, adopt=adopt)
         if opts.check:
             return Report(job, Mode.STALE, exit_code=CHANGED)
         prompt = job.render(document)
         mode, stream = start_answer(engine, cache, job, prompt, entry)
         result = stream.run()
+        warn_if_truncated(job, result)
+        crash_point("answer:ready")
         if job.output is not None:
-            write_output(cache, job.output, output_text(result.text), force=opts.force)
+            write_output(cache, job.output, output_text(result.text), force=opts.force,
+                         adopt=adopt)
+            opts.written.append(job.output)
         record_answer(engine, cache, job, source_sha256=source_sha, prompt=prompt,
                       result=result, mode=mode)
         wrote = job.output is not None
@@ -103,6 +121,11 @@ def run_jobs(config: Config, jobs: list[Job], opts: RunOptions) -> int:
     for job in jobs:
         try:
             report = process(job, engine, cache, opts)
+        except KeyboardInterrupt:
+            if opts.written:
+                done = ", ".join(os.path.relpath(p) for p in opts.written)
+                print(f"redraft: interrupted; complete before it: {done}", file=sys.stderr)
+            raise
         except Exception as exc:
             if not _is_input_error(exc):
                 raise

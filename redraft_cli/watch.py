@@ -17,7 +17,14 @@ from .console import animation_allowed, make_console
 from .engine_access import LazyEngine, Models
 from .errors import CliError, exit_code_for, print_error
 from .inputs import read_document, text_hash
-from .jobs import Job, job_for_file, record_answer, settle_cached, start_answer
+from .jobs import (
+    Job,
+    job_for_file,
+    record_answer,
+    settle_cached,
+    start_answer,
+    warn_if_truncated,
+)
 from .json_out import answer_event, emit, watch_event
 from .outcome import Mode
 from .outputs import check_writable, guard_hand_edit, output_text, write_output
@@ -172,15 +179,18 @@ class WatchSession:
                 raise
             self._error(path, exc)
             return
+        warn_if_truncated(job, result)
+        previous = self.last.get(path)
+        adopt = None if previous is None else output_text(previous.answer)
         try:
             with self.cache.lock(job.key, timeout=job.settings.lock_timeout, what=job.label):
+                if self.opts.out is not None:
+                    write_output(self.cache, self.opts.out, output_text(result.text),
+                                 force=self.opts.force, adopt=adopt)
                 self.last[path] = record_answer(
                     self.engine, self.cache, job, source_sha256=text_hash(document),
                     prompt=prompt, result=result, mode=mode,
                 )
-                if self.opts.out is not None:
-                    write_output(self.cache, self.opts.out, output_text(result.text),
-                                 force=self.opts.force)
         except CliError as exc:  # a lock held elsewhere, an output edited by hand: say so, go on
             self._error(path, exc)
         self._publish(path, mode, result.text, result.stats, spans=result.spans)

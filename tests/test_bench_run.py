@@ -52,7 +52,6 @@ def test_bench_runs_every_arm_and_writes_the_json(tmp_path, monkeypatch):
         assert 0 < arm["tokens"] <= 32, name
         assert arm["wall_s"] > 0 and arm["prompt_s"] > 0
         assert arm["wall_s"] == pytest.approx(arm["prompt_s"] + arm["answer_s"])
-        assert 0.0 <= arm["similarity"] <= 1.0
     assert case["arms"]["fresh"]["similarity"] == 1.0
     assert case["arms"]["cold"]["held_fraction"] == 0.0
     # Warm arms start from the old answer's KV state, so they reuse the common prompt prefix.

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import stat
 import struct
 import time
@@ -12,7 +13,7 @@ from redraft_engine import Stats
 from typer.testing import CliRunner
 
 from redraft_cli.atomic import atomic_write_text
-from redraft_cli.cache import LAYOUT, Cache, Entry, entry_key
+from redraft_cli.cache import LAYOUT, Cache, CacheError, Entry, entry_key
 from redraft_cli.errors import LockTimeout
 from redraft_cli.locking import exclusive_lock
 from redraft_cli.main import app
@@ -154,5 +155,66 @@ def test_cache_info_and_clear_commands(tmp_path, monkeypatch):
     info = json.loads(runner.invoke(app, ["cache", "info", "--json"]).stdout)
     assert (info["entries"], info["states"], info["outputs"]) == (0, 0, 1)
     assert runner.invoke(app, ["cache", "clear", "--all"]).exit_code == 0
+    # The record of an existing output survives: it is what tells a hand edit from our own.
+    assert json.loads(runner.invoke(app, ["cache", "info", "--json"]).stdout)["outputs"] == 1
+    (tmp_path / "out.md").unlink()
+    assert runner.invoke(app, ["cache", "clear", "--all"]).exit_code == 0
     assert json.loads(runner.invoke(app, ["cache", "info", "--json"]).stdout)["outputs"] == 0
     assert os.path.isfile(tmp_path / ".redraft" / "CACHEDIR.TAG")
+
+
+def test_an_emptied_tag_or_gitignore_is_restored(cache):
+    cache.ensure()
+    (cache.path / "CACHEDIR.TAG").write_text("")
+    (cache.path / ".gitignore").write_text("")
+    cache.ensure()
+    assert (cache.path / "CACHEDIR.TAG").read_text().startswith("Signature: ")
+    assert (cache.path / ".gitignore").read_text() == "*\n"
+
+
+@pytest.mark.parametrize("damage", ["entry-is-folder", "lock-is-folder", "states-is-file",
+                                    "layout-is-file", "tag-is-folder"])
+def test_damage_inside_the_cache_folder_is_rebuilt(cache, warnings, damage):
+    key = "k" * 32
+    cache.save_entry(entry())
+    if damage == "entry-is-folder":
+        path = cache.base / "entries" / f"{key}.json"
+        path.unlink()
+        path.mkdir()
+        assert cache.load_entry(key) is None  # reported once, removed, regenerated
+    elif damage == "lock-is-folder":
+        (cache.base / "locks" / f"{key}.lock").mkdir(parents=True)
+    elif damage == "states-is-file":
+        shutil.rmtree(cache.base / "states")
+        (cache.base / "states").write_text("x")
+    elif damage == "layout-is-file":
+        shutil.rmtree(cache.base)
+        cache.base.write_text("x")
+    else:
+        (cache.path / "CACHEDIR.TAG").unlink()
+        (cache.path / "CACHEDIR.TAG").mkdir()
+    with cache.lock(key, timeout=1, what="doc.md"):
+        cache.save_entry(entry())
+        assert cache.save_state(key, "m", [1], b"x")
+    assert cache.load_entry(key) is not None
+    assert len(warnings) == 1  # one line says what was rebuilt
+
+
+def test_a_cache_folder_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / ".redraft").write_text("my notes")
+    cache = Cache(tmp_path / ".redraft", max_size=1 << 20, warn=print)
+    with pytest.raises(CacheError, match="is a file; move it away"):
+        cache.ensure()
+    assert (tmp_path / ".redraft").read_text() == "my notes"
+
+
+def test_temporaries_of_interrupted_entry_and_state_writes_are_swept(cache):
+    key = "k" * 32
+    cache.save_entry(entry())
+    stale = [cache.base / "entries" / f".{key}.json.x1.tmp",
+             cache.base / "states" / f".{key}.kv.x2.tmp"]
+    other = cache.base / "states" / f".{'j' * 32}.kv.x3.tmp"
+    for path in [*stale, other]:
+        path.write_bytes(b"half")
+    cache.sweep_temporaries(key)
+    assert not any(p.exists() for p in stale) and other.exists()

@@ -62,6 +62,11 @@ def test_custom_tasks_and_prompt_from_config(project):
         ("[[targets]]\nsource = 'a.md'\noutput = 'b'\ncolour = 1\n", "colour"),
         ("[tasks]\nx = 'no placeholder'\n", "tasks.x"),
         ("max_tokens = [\n", "invalid TOML"),
+        ("[[targets]]\nsource = 5\noutput = 'b'\n", "'source' must be a file path"),
+        ("[[targets]]\nsource = 'a.md'\noutput = 'o.md'\n"
+         "[[targets]]\nsource = 'b.md'\noutput = 'o.md'\n", "and target b.md both write"),
+        ("[[targets]]\nsource = 'a.md'\noutput = 'b.md'\n"
+         "[[targets]]\nsource = 'b.md'\noutput = 'c.md'\n", "which target b.md reads"),
     ],
 )
 def test_malformed_config_names_the_key(project, text, named):
@@ -115,3 +120,33 @@ def test_a_question_is_inserted_as_text_not_as_a_template():
     prompt = BUILTIN_TASKS["answer"].render("DOC BODY", "What does {document} mean?")
     assert "What does {document} mean?" in prompt
     assert prompt.count("DOC BODY") == 1
+
+
+def test_a_config_that_is_not_utf8_names_the_byte(project):
+    (project / "redraft.toml").write_bytes(b"max_tokens = 12 # caf\xe9\n")
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 2
+    assert "redraft.toml: not UTF-8 text (invalid byte at offset 21)" in result.stderr
+
+
+def test_a_config_that_is_a_folder_is_an_error_not_ignored(project):
+    (project / "redraft.toml").mkdir()
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 2 and "is a directory" in result.stderr
+
+
+def test_config_shows_the_calibration_folder_and_clear_all_empties_it(project, tmp_path):
+    folder = tmp_path / "calibrations"
+    folder.mkdir()
+    (folder / "calibration-cost3-abc.json").write_text("{}")
+    (folder / ".calibration-cost3-abc.json.x1.tmp").write_text("")
+    (folder / "someone-elses.json").write_text("{}")
+    (project / "redraft.toml").write_text(f"calibration_dir = {str(folder)!r}\n")
+    shown = runner.invoke(app, ["config", "--json"])
+    setting = json.loads(shown.stdout)["settings"]["calibration_dir"]
+    assert setting == {"value": str(folder), "source": "redraft.toml"}
+    assert runner.invoke(app, ["cache", "clear"]).exit_code == 0
+    assert len(list(folder.iterdir())) == 3  # only --all touches calibrations
+    result = runner.invoke(app, ["cache", "clear", "--all"])
+    assert "removed 2 calibration files" in result.stdout
+    assert [p.name for p in folder.iterdir()] == ["someone-elses.json"]

@@ -1,5 +1,6 @@
 """One-line errors and exit codes for every input, usage and config error (no model loaded)."""
 
+import json
 import subprocess
 import sys
 
@@ -170,3 +171,38 @@ def test_help_is_cheap_and_never_imports_llama_cpp():
     assert help_out.returncode == 0
     for command in ("run", "watch", "config", "cache"):
         assert command in help_out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "doc.md", "--max-tokens", "0"], "'--max-tokens': 0 is not in the range x>=1"),
+        (["run", "doc.md", "--n-ctx", "100"], "'--n-ctx': 100 is not in the range x>=256"),
+        (["run", "doc.md", "--colour"], "No such option '--colour'"),
+    ],
+)
+def test_option_errors_are_one_line(project, no_model, args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert message in one_line(result)
+    assert one_line(result).startswith("redraft: error: ")
+
+
+def test_json_mode_prints_a_json_error_on_exit_2(project, no_model):
+    (project / "redraft.toml").write_text("max_tokens = 'many'\n")
+    result = invoke("run", "--json")
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == 2 and "max_tokens" in doc["error"]
+
+
+def test_json_mode_prints_a_json_error_on_exit_3(project, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the engine fell over")
+
+    monkeypatch.setattr(engine_access, "load_engine", broken)
+    result = invoke("run", "doc.md", "--json")
+    assert result.exit_code == 3
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == 3 and "the engine fell over" in doc["error"]
+    assert doc["error"].startswith("internal error: RuntimeError")

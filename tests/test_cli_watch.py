@@ -1,5 +1,6 @@
 """`redraft watch` in a subprocess: edits (in place and by rename) produce redraft events."""
 
+import hashlib
 import json
 import os
 import queue
@@ -7,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from helpers.cli_env import without_redraft_vars
@@ -84,7 +86,7 @@ def test_edits_in_place_and_by_rename_are_redrafted(tmp_path, watcher_factory):
     second = w.next_event("answer")
     assert second["mode"] == "redraft"
     assert second["stats"]["prompt_reused"] > 0
-    assert 0 <= second["stats"]["held_fraction"] <= 1
+    assert second["stats"]["held"] > 0  # a one-word edit keeps part of the old answer
 
     # Editors write a temporary file and rename it over the original.
     tmp = tmp_path / ".doc.md.swp-new"
@@ -118,3 +120,47 @@ def test_ctrl_c_exits_130_without_partial_files(tmp_path, watcher_factory):
     assert "interrupted" in w.proc.stderr.read()
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [".redraft", "answer.md", "doc.md"]
+
+
+LONG_PROMPT = "Repeat the following document three times, word for word.\n\n{document}"
+
+
+def test_a_save_during_generation_cancels_it_and_the_newest_save_wins(tmp_path, watcher_factory):
+    doc = tmp_path / "doc.md"
+    doc.write_text(DOC)
+    w = watcher_factory("doc.md", "--out", "answer.md", "--max-tokens", "200", "--rule",
+                        "exact", "--prompt", LONG_PROMPT)
+    assert w.next_event("answer")["mode"] == "fresh"
+
+    doc.write_text("Status update. " + DOC)  # an edit at the start: a long redraft
+    time.sleep(0.5)  # that redraft is under way (the debounce is 50 ms)
+    newest = DOC.replace("Thursday", "Friday")
+    doc.write_text(newest)
+    w.next_event("cancelled")
+    final = w.next_event("answer")
+    assert final["mode"] == "redraft"
+
+    (entry,) = (tmp_path / ".redraft" / "v1" / "entries").glob("*.json")
+    stored = json.loads(entry.read_text())
+    assert stored["source_sha256"] == hashlib.sha256(newest.encode()).hexdigest()
+    assert stored["answer"] == final["text"]
+    assert (tmp_path / "answer.md").read_text() == final["text"].strip() + "\n"
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["protected", "control-force"])
+def test_a_hand_edited_output_is_not_overwritten(tmp_path, watcher_factory, force):
+    doc = tmp_path / "doc.md"
+    doc.write_text(DOC)
+    out = tmp_path / "answer.md"
+    w = watcher_factory("doc.md", "--out", "answer.md", *(["--force"] if force else []))
+    first = w.next_event("answer")
+    out.write_text(first["text"].strip() + "\nMY HAND EDIT\n")
+    doc.write_text(DOC.replace("room 12", "room 14"))
+    if force:
+        second = w.next_event("answer")
+        assert out.read_text() == second["text"].strip() + "\n"
+        return
+    error = w.next_event("error")
+    assert "was edited since redraft last wrote it" in error["message"]
+    assert w.next_event("answer")["mode"] == "redraft"  # the answer is still shown
+    assert "MY HAND EDIT" in out.read_text()

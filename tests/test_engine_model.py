@@ -16,8 +16,9 @@ MAX_TOKENS = 96
 # replay verifies in batches while fresh generation decodes one token at a time, so the two can
 # part where the top two tokens are nearly tied. A first difference counts as such a flip only
 # if the two tokens' logits (after the common prefix, batched prefill) are within NEAR_TIE.
-# Observed on this build: SmolLM2 0 of 12 pairs differ; Gemma 3 differs at gaps of 0.02-0.17.
-NEAR_TIE = 1.0
+# Observed on this build against the independent greedy loop below: SmolLM2 parts on 2 of 12
+# pairs, at gaps of 0.07 and 0.09; Gemma 3 at gaps of 0.02-0.17. The bound leaves 1.5x that.
+NEAR_TIE = 0.25
 # Largest logit change seen from the batch size alone (up to about 2.5, on Gemma 3 270M).
 BATCH_NUMERICS = 2.5
 # Gemma 3 270M is the larger and slower of the two models.
@@ -28,11 +29,27 @@ MODEL_MARKS = {"gemma3-270m": [pytest.mark.gemma, pytest.mark.slow]}
     scope="module",
     params=[pytest.param(name, marks=MODEL_MARKS.get(name, [])) for name in sorted(MODEL_PATHS)],
 )
-def engine(request, tmp_path_factory):
-    path = MODEL_PATHS[request.param]()
-    eng = Engine(path)
+def engine(request):
+    eng = Engine(MODEL_PATHS[request.param]())
     yield eng
     eng.close()
+
+
+def greedy_reference(engine: Engine, prompt: str, max_tokens: int) -> list[int]:
+    """Greedy decoding written directly over the KV session, independent of the replay code.
+
+    The prompt's KV prefix is reused as the engine would, so both sides see the same cache.
+    """
+    session = engine.session
+    row, _ = session.prefill(engine.prompt_tokens(prompt))
+    out: list[int] = []
+    while len(out) < max_tokens:
+        token = int(np.argmax(row))
+        if token in engine.model.eog:
+            break
+        out.append(token)
+        row = session.feed([token], all_logits=False, phase="serial")[0]
+    return out
 
 
 def logits_after(engine: Engine, prompt: str, answer_prefix: list[int]) -> np.ndarray:
@@ -66,9 +83,11 @@ def assert_same_or_near_tie(engine: Engine, prompt: str, got: list[int], want: l
 def test_exact_redraft_matches_fresh_generation(engine, name, before, after):
     old = engine.generate(before, max_tokens=MAX_TOKENS)
     redrafted = engine.redraft(after, old, rule="exact", max_tokens=MAX_TOKENS)
-    fresh = engine.generate(after, max_tokens=MAX_TOKENS)
-    assert redrafted.stats.held + redrafted.stats.rewritten == len(redrafted.tokens)
-    assert_same_or_near_tie(engine, after, redrafted.tokens, fresh.tokens)
+    reference = greedy_reference(engine, after, MAX_TOKENS)
+    # Where the new answer starts like the old one, that agreement came from the draft.
+    agreed = first_difference(redrafted.tokens, old.tokens)
+    assert redrafted.stats.held >= (len(redrafted.tokens) if agreed is None else agreed)
+    assert_same_or_near_tie(engine, after, redrafted.tokens, reference)
 
 
 def test_redraft_of_unchanged_prompt_holds_everything_in_windows(engine):
@@ -117,35 +136,75 @@ def test_rollback_is_exact(engine):
         assert np.abs(stale - kept_only).max() > 2 * BATCH_NUMERICS  # the test can tell
 
 
-@pytest.mark.parametrize("name", ["fact-date", "reword", "code-guard"])
-def test_snapshot_rollback_path_matches_normal_path(engine, name, tmp_path):
-    _, before, after = next(p for p in EDIT_PAIRS if p[0] == name)
+def test_snapshot_rollback_path_matches_normal_path(engine):
     snap = Engine(engine.model_file, rollback="snapshot")
+    rollbacks = 0
     try:
-        for rule in ("exact", "tolerant"):
-            # Same cache history on both sides: prefill batch shapes change the numerics.
-            engine.reset()
-            snap.reset()
-            old = engine.generate(before, max_tokens=MAX_TOKENS)
-            normal = engine.redraft(after, old, rule=rule, max_tokens=MAX_TOKENS)
-            old_s = snap.generate(before, max_tokens=MAX_TOKENS)
-            assert old_s.tokens == old.tokens
-            restores = snap.session.snapshot_restores
-            via_snapshot = snap.redraft(after, old_s, rule=rule, max_tokens=MAX_TOKENS)
-            assert snap.session.snapshot_restores - restores == via_snapshot.stats.rollbacks
-            # The restore re-decodes the kept answer in one batch: near-ties may flip.
-            assert_same_or_near_tie(engine, after, via_snapshot.tokens, normal.tokens)
+        for name in ("fact-date", "reword", "code-guard"):
+            _, before, after = next(p for p in EDIT_PAIRS if p[0] == name)
+            for rule in ("exact", "tolerant"):
+                # Same cache history on both sides: prefill batch shapes change the numerics.
+                engine.reset()
+                snap.reset()
+                old = engine.generate(before, max_tokens=MAX_TOKENS)
+                normal = engine.redraft(after, old, rule=rule, max_tokens=MAX_TOKENS)
+                old_s = snap.generate(before, max_tokens=MAX_TOKENS)
+                assert old_s.tokens == old.tokens
+                restores = snap.session.snapshot_restores
+                via_snapshot = snap.redraft(after, old_s, rule=rule, max_tokens=MAX_TOKENS)
+                assert snap.session.snapshot_restores - restores == via_snapshot.stats.rollbacks
+                rollbacks += via_snapshot.stats.rollbacks
+                # The restore re-decodes the kept answer in one batch: near-ties may flip.
+                assert_same_or_near_tie(engine, after, via_snapshot.tokens, normal.tokens)
     finally:
         snap.close()
+    assert rollbacks > 0  # the snapshot path was exercised
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def test_prefix_reuse_recomputes_only_the_changed_tail(engine):
     base = SUMMARIZE + LIBRARY
+    edited_prompt = base + " Parking is free."
+    shared = common_prefix(engine.prompt_tokens(base), engine.prompt_tokens(edited_prompt))
+    n_prompt = len(engine.prompt_tokens(edited_prompt))
+    assert n_prompt - shared > 3  # the edit changes a few tokens at the end
+
     engine.generate(base, max_tokens=8)
-    edited = engine.generate(base + " Parking is free.", max_tokens=8)
-    n_prompt = edited.stats.prompt_tokens
-    assert edited.stats.prompt_reused > n_prompt - 20
-    assert edited.stats.prompt_recomputed == n_prompt - edited.stats.prompt_reused
+    edited = engine.generate(edited_prompt, max_tokens=8)
+    # Counted from the tokens the KV session decoded, not derived from the reuse figure.
+    assert edited.stats.prompt_recomputed == n_prompt - shared
+    engine.reset()  # control: a cold cache recomputes the whole prompt
+    assert engine.generate(edited_prompt, max_tokens=8).stats.prompt_recomputed == n_prompt
+
+
+def test_an_imported_kv_state_continues_like_a_recomputed_one(engine):
+    prompt = SUMMARIZE + LIBRARY
+    engine.generate(prompt, max_tokens=24)
+    tokens, data = engine.export_state()
+    probe = engine.model.tokenize(" Visitors")[0]
+
+    def next_logits() -> np.ndarray:
+        return np.array(engine.session.feed([probe], all_logits=False, phase="serial")[0])
+
+    engine.reset()
+    assert engine.import_state(tokens, data)
+    imported = next_logits()
+    engine.reset()
+    engine.session.prefill(tokens)  # cold recompute of the same tokens
+    recomputed = next_logits()
+    engine.reset()  # control: the same probe without the state
+    without = next_logits()
+    assert np.abs(imported - recomputed).max() < BATCH_NUMERICS
+    assert int(imported.argmax()) == int(recomputed.argmax())
+    assert np.abs(without - recomputed).max() > 2 * BATCH_NUMERICS
 
 
 def test_streaming_events_match_the_result(engine):

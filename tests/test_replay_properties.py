@@ -5,8 +5,9 @@ from __future__ import annotations
 from helpers.fake_model import EOG, FakeModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from redraft_engine import Stats
 from redraft_engine.guards import EditContext
-from redraft_engine.replay import ReplayCounters, replay
+from redraft_engine.replay import replay
 from redraft_engine.rules import ExactRule, TolerantRule
 from redraft_engine.spans import HELD, REWRITTEN, build_spans
 from redraft_engine.window import WindowPolicy
@@ -43,7 +44,7 @@ def policy_for(window):
 
 
 def run(model, draft, rule, ctx, window, max_tokens, anchor_n):
-    counters = ReplayCounters()
+    counters = Stats()
     events = list(
         replay(model, model.start(), draft, rule, ctx, policy_for(window),
                max_tokens=max_tokens, anchor_n=anchor_n, counters=counters)

@@ -80,9 +80,7 @@ def run_bench(
     from redraft_cli.engine_access import Models, load_engine
 
     from .cases import load_suite
-    from .export import document, machine_info, machine_line, write_json
-    from .plot import check_plot_target, write_plot
-    from .results import summarize
+    from .plot import check_plot_target
 
     if plot_path is not None:
         check_plot_target(plot_path)
@@ -91,7 +89,8 @@ def run_bench(
     cases = load_suite(directory, filters)
     # OMP_WAIT_POLICY is left as the user has it (and recorded in the JSON): PASSIVE waiting
     # made one-token decodes 3-4x slower here, which would flatter redraft against fresh.
-    settings = load_config(flags=dict(model=model, max_tokens=max_tokens, threads=threads)).settings
+    flags = dict(model=model, max_tokens=max_tokens, threads=threads)
+    settings = load_config(flags=flags).settings
     engine = load_engine(settings, Models().identify(settings))
     _check_lengths(engine, cases)
 
@@ -101,30 +100,40 @@ def run_bench(
     started = time.perf_counter()
     results = _run_all(engine, cases, repeat, out)
     wall = time.perf_counter() - started
+    run_settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
+                    "max_tokens": settings.max_tokens, "threads": settings.threads,
+                    "n_ctx": engine.n_ctx, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+    _report(out, engine, results, run_settings, wall, json_path, plot_path)
+    return 1 if any(r.regression for r in results) else 0
+
+
+def _report(
+    out: Any, engine: Any, results: list, run_settings: dict[str, Any], wall: float,
+    json_path: Path | None, plot_path: Path | None,
+) -> None:
+    """The summary tables, and the JSON document and plot when asked for."""
+    from .export import document, machine_info, machine_line, write_json
+    from .plot import write_plot
+    from .report import print_summary
+    from .results import summarize
 
     summary = summarize(results)
     machine = machine_info()
     model_info = {"name": engine.model_path.name, "path": str(engine.model_path),
                   "description": engine.model.description, "fingerprint": engine.fingerprint}
     footer = (
-        f"{len(cases)} cases × {repeat} repeats, max {settings.max_tokens} tokens, model "
-        f"{model_info['name']} ({model_info['description']}), {machine_line(machine)}; "
+        f"{len(results)} cases × {run_settings['repeat']} repeats, max "
+        f"{run_settings['max_tokens']} tokens, model {model_info['name']} "
+        f"({model_info['description']}), {machine_line(machine)}; "
         f"bench wall time {wall / 60:.1f} min. Ratios are baseline time / arm time: "
         "'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an empty cache."
     )
-    from .report import print_summary
-
     print_summary(out, summary, footer)
     if json_path is not None:
-        run_settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
-                    "max_tokens": settings.max_tokens, "threads": settings.threads,
-                    "n_ctx": engine.n_ctx,
-                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
         write_json(json_path, document(model=model_info, machine=machine, settings=run_settings,
                                        results=results, summary=summary, wall_s=wall))
     if plot_path is not None:
-        write_plot(plot_path, results, title=f"{model_info['name']}, {len(cases)} cases")
-    return 1 if any(r.regression for r in results) else 0
+        write_plot(plot_path, results, title=f"{model_info['name']}, {len(results)} cases")
 
 
 def _check_lengths(engine: Any, cases: list) -> None:

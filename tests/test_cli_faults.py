@@ -1,0 +1,195 @@
+"""Fault injection on `redraft run` with the real default model: a kill at every write point
+(SIGKILL and SIGINT), a hand edit saved while the answer is generated, a KV state that does
+not load, a disk that fills up while the KV state is saved.
+
+Faults are injected with REDRAFT_CRASH_AT (see redraft_cli/faults.py): no strace, no root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers.cli_env import without_redraft_vars
+
+from redraft_cli.faults import CRASH_POINTS
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+DOC = (
+    "Release notes. The library reopens on March 14 after a renovation. Maria Okafor leads "
+    "the new children's wing, and the maker space opens a week later.\n"
+)
+EDITED = DOC.replace("March 14", "April 3")
+ENV = {"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "16"}
+CONFIG = '[[targets]]\nsource = "doc.md"\ntask = "summarize"\noutput = "doc.sum.md"\n'
+
+
+def redraft(cwd: Path, *args: str, crash: str | None = None) -> subprocess.CompletedProcess:
+    env = without_redraft_vars(ENV | ({"REDRAFT_CRASH_AT": crash} if crash else {}))
+    return subprocess.run([sys.executable, "-m", "redraft_cli", "run", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def temporaries(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.tmp"))
+
+
+def stored_answer(root: Path) -> str:
+    (entry,) = (root / ".redraft" / "v1" / "entries").glob("*.json")
+    return json.loads(entry.read_text())["answer"].strip() + "\n"
+
+
+@pytest.fixture(scope="module")
+def answered(tmp_path_factory) -> Path:
+    """A project whose target was answered once for DOC (one model run, copied per test)."""
+    root = tmp_path_factory.mktemp("answered")
+    (root / "redraft.toml").write_text(CONFIG)
+    (root / "doc.md").write_text(DOC)
+    first = redraft(root)
+    assert first.returncode == 1, first.stderr
+    return root
+
+
+@pytest.fixture
+def edited(answered, tmp_path) -> Path:
+    """A copy of the answered project whose document was then edited."""
+    root = tmp_path / "project"
+    shutil.copytree(answered, root)
+    (root / "doc.md").write_text(EDITED)
+    return root
+
+
+@pytest.mark.parametrize("signame", ["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_run_killed_at_any_write_point_loses_nothing_and_recovers(edited, point, signame):
+    old = (edited / "doc.sum.md").read_text()
+    killed = redraft(edited, crash=f"{point}@{signame}")
+    assert killed.returncode == (-signal.SIGKILL if signame == "SIGKILL" else 130), killed.stderr
+
+    after_kill = (edited / "doc.sum.md").read_text()
+    recovered = redraft(edited)
+    assert recovered.returncode in (0, 1), recovered.stderr  # never a hand-edit refusal
+    new = (edited / "doc.sum.md").read_text()
+    assert after_kill in (old, new)  # the old output or the complete new one, never a part
+    assert new == stored_answer(edited)
+    assert temporaries(edited) == []
+    settled = redraft(edited)
+    assert settled.returncode == 0 and "unchanged" in settled.stderr
+
+
+def test_a_hand_edit_saved_during_generation_is_never_overwritten(edited):
+    env = without_redraft_vars(ENV | {"REDRAFT_CRASH_AT": "answer:ready@SIGSTOP"})
+    proc = subprocess.Popen([sys.executable, "-m", "redraft_cli", "run"], cwd=edited, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_stopped(proc.pid)
+        with (edited / "doc.sum.md").open("a") as f:
+            f.write("MY HAND EDIT\n")
+        os.kill(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err
+    assert "was edited since redraft last wrote it" in err
+    assert "MY HAND EDIT" in (edited / "doc.sum.md").read_text()
+    forced = redraft(edited, "--force")  # control: with the protection off the edit is lost
+    assert forced.returncode == 1
+    assert "MY HAND EDIT" not in (edited / "doc.sum.md").read_text()
+
+
+def wait_until_stopped(pid: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "T":
+            return
+        time.sleep(0.05)
+    pytest.fail("redraft run never reached the answer:ready point")
+
+
+def test_a_kv_state_that_does_not_load_is_reported_and_recomputed(edited):
+    (state,) = (edited / ".redraft" / "v1" / "states").glob("*.kv")
+    raw = state.read_bytes()
+    state.write_bytes(raw[: len(raw) // 2] + b"\0" * (len(raw) - len(raw) // 2))
+    result = redraft(edited, "--json")
+    assert result.returncode == 1, result.stderr
+    assert "did not load; the prompt will be recomputed" in result.stderr
+    (target,) = json.loads(result.stdout)["targets"]
+    assert target["mode"] == "redraft" and target["stats"]["prompt_reused"] == 0
+    assert (edited / "doc.sum.md").read_text() == stored_answer(edited)
+
+
+def test_a_state_that_cannot_be_saved_is_a_warning_not_a_failure(edited):
+    states = edited / ".redraft" / "v1" / "states"
+    shutil.rmtree(states)
+    states.write_text("not a folder")  # every save of a state now fails with an OSError
+    result = redraft(edited)
+    assert result.returncode == 1, result.stderr
+    assert "was not saved" in result.stderr and "Traceback" not in result.stderr
+    assert (edited / "doc.sum.md").read_text() == stored_answer(edited)
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "to-file":
+        shutil.rmtree(path)
+        path.write_text("not a folder")
+    elif how == "to-folder":
+        path.unlink()
+        path.mkdir()
+    elif how == "truncate":
+        path.write_bytes(b"")
+    else:  # randomise
+        path.write_bytes(os.urandom(max(64, path.stat().st_size)))
+
+
+CACHE_FILES = ["CACHEDIR.TAG", ".gitignore", "v1/entries/*.json", "v1/states/*.kv",
+               "v1/outputs/*.json", "v1/locks/*.lock"]
+CACHE_FOLDERS = ["v1", "v1/entries", "v1/states", "v1/outputs", "v1/locks"]
+DAMAGE = ([(f, how) for f in CACHE_FILES for how in ("truncate", "randomise", "to-folder")]
+          + [(d, "to-file") for d in CACHE_FOLDERS])
+
+
+@pytest.mark.parametrize("edit", [False, True], ids=["same-source", "edited-source"])
+@pytest.mark.parametrize("where,how", DAMAGE, ids=[f"{w}-{h}" for w, h in DAMAGE])
+def test_a_damaged_cache_is_never_an_internal_error(answered, tmp_path, where, how, edit):
+    root = tmp_path / "project"
+    shutil.copytree(answered, root)
+    (target,) = (root / ".redraft").glob(where)
+    _damage(target, how)
+    if edit:
+        (root / "doc.md").write_text(EDITED)
+    first = redraft(root)
+    assert first.returncode in (0, 1, 2), first.stderr
+    assert "Traceback" not in first.stderr and "internal error" not in first.stderr
+    assert len(first.stderr.splitlines()) <= 3, first.stderr  # a warning, and the target line
+    second = redraft(root)
+    if where == "v1":
+        # Every answer and every record of what was written are gone, and the output does
+        # not prove itself: redraft refuses to guess and says how to go on.
+        assert second.returncode == 2 and "pass --force to replace it" in second.stderr
+        assert redraft(root, "--force").returncode in (0, 1)
+        second = redraft(root)
+    assert second.returncode == 0 and "unchanged" in second.stderr, second.stderr
+    assert (root / "doc.sum.md").read_text() == stored_answer(root)
+
+
+def test_a_cache_folder_that_is_a_file_is_refused_with_one_line(answered, tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(answered, root)
+    shutil.rmtree(root / ".redraft")
+    (root / ".redraft").write_text("someone's notes")
+    result = redraft(root)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"redraft: error: the cache folder {root / '.redraft'} is a file; move it away, or set "
+        "cache_dir to another folder"
+    ]
+    assert (root / ".redraft").read_text() == "someone's notes"
