@@ -51,7 +51,9 @@ def hog(stop_at: float) -> None:
         pass
 
 
-def measure(env_extra: dict[str, str], tokens: int, repeats: int) -> tuple[list[float], list[float]]:
+def measure(
+    env_extra: dict[str, str], tokens: int, repeats: int
+) -> tuple[list[float], list[float]]:
     env = {**os.environ, **env_extra}
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tokens), str(repeats)], env=env,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -72,6 +72,10 @@ NUMBER_EDITS = [
     ("Attendance at the spring fair reached {} visitors, the organisers said, up from last "
      "year thanks to the new tram line.", "8,400", "9,100"),
 ]
+# On this model a copied digit trails the fresh one by far more than the default band, so the
+# band alone already rejects a stale number here. A band this wide holds any top-20 token: with
+# it, only the guards can re-derive the number, which makes the guards' own effect visible.
+WIDE = {"tau": 20.0, "floor": 20.0}
 
 
 @pytest.mark.parametrize("template,old_value,new_value", NUMBER_EDITS,
@@ -86,3 +90,9 @@ def test_a_changed_number_is_re_derived_not_held(engine, template, old_value, ne
     assert new_value in new.text
     assert new.stats.held > 0
     assert all(old_value not in s.text for s in new.spans if s.kind == "held")
+
+    wide_unguarded = TolerantRule(**WIDE, guard_copies=False, guard_inserted=False)
+    stale = engine.redraft(after, old, rule=wide_unguarded, max_tokens=60)
+    assert old_value in stale.text, "control: without guards the wide band keeps the old number"
+    guarded = engine.redraft(after, old, rule=TolerantRule(**WIDE), max_tokens=60)
+    assert old_value not in guarded.text and new_value in guarded.text
