@@ -214,7 +214,8 @@ class Engine:
             max_tokens=limit, anchor_n=self.anchor_n, counters=stats,
         ):
             event = replace(event, text=decoder.piece(event.token))
-            spans.add(event)
+            if spans.add(event):
+                event = replace(event, starts_span=True)
             tokens.append(event.token)
             yield event
         spans.append_text(decoder.flush())

@@ -17,7 +17,8 @@ class TokenEvent:
 
     `old_index` is its index in the old answer when it was held; `text` is its piece of the
     answer text (the concatenation of every event's text is the answer; a piece may be empty
-    while a multi-byte character is incomplete).
+    while a multi-byte character is incomplete); `starts_span` is True when the token opens
+    a new held/rewritten span of the result, so a live view can follow the spans as they grow.
     """
 
     kind: SpanKind
@@ -25,6 +26,7 @@ class TokenEvent:
     index: int
     old_index: int | None = None
     text: str = ""
+    starts_span: bool = False
 
 
 @dataclass(frozen=True)

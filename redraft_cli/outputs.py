@@ -75,8 +75,14 @@ class OutputRecord:
 
 
 def _record_path(cache: Cache, output: Path) -> Path:
-    name = tagged_hash("output", {"path": str(output.resolve())})
-    return cache.records_dir / f"{name}.json"
+    """One record per output, named by its path relative to the folder that holds the cache
+    (the project root), so moving or copying the project keeps its records."""
+    real = output.resolve()
+    try:
+        where = real.relative_to(cache.path.resolve().parent).as_posix()
+    except ValueError:
+        where = str(real)
+    return cache.records_dir / f"{tagged_hash('output', {'path': where})}.json"
 
 
 def load_record(cache: Cache, output: Path) -> OutputRecord | None:

@@ -193,3 +193,72 @@ def test_a_cache_folder_that_is_a_file_is_refused_with_one_line(answered, tmp_pa
         "cache_dir to another folder"
     ]
     assert (root / ".redraft").read_text() == "someone's notes"
+
+
+def start(cwd: Path, *args: str, command: str = "run") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "redraft_cli", command, *args], cwd=cwd,
+                            env=without_redraft_vars(ENV | {"REDRAFT_DEBOUNCE_MS": "50"}),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_runs_of_one_target_started_together_agree(edited):
+    first, second = start(edited), start(edited)
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in (first, second)]
+    assert sorted(code for code, _ in results) == [0, 1], results  # one answers, one finds it
+    assert any(": unchanged" in err for _, err in results)
+    assert (edited / "doc.sum.md").read_text() == stored_answer(edited)
+    assert temporaries(edited) == []
+
+
+@pytest.mark.parametrize("full_at", ["entries", "doc.sum.md"], ids=["entry", "output"])
+def test_a_full_disk_is_an_exit_2_line_and_loses_nothing(edited, full_at, monkeypatch):
+    from typer.testing import CliRunner
+
+    from redraft_cli import atomic
+    from redraft_cli.main import app
+
+    real = atomic._atomic_write_bytes
+
+    def full(path, data, **kw):
+        if full_at in Path(path).parts:
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(atomic, "_atomic_write_bytes", full)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(edited)
+    old = (edited / "doc.sum.md").read_text()
+    result = CliRunner().invoke(app, ["run"])
+    assert result.exit_code == 2, result.output
+    assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
+    monkeypatch.undo()
+    assert (edited / "doc.sum.md").read_text() != old or full_at == "doc.sum.md"
+    assert (edited / "doc.sum.md").read_text() == old or full_at == "entries"
+    assert redraft(edited).returncode in (0, 1)  # once there is space again, all is well
+    assert redraft(edited).returncode == 0
+    assert temporaries(edited) == []
+
+
+def test_a_tiny_file_system_for_the_cache(edited, tmp_path):
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip() or 'not root'}); the "
+                    "monkeypatched ENOSPC test covers the same paths")
+    try:
+        # Room for answers and records, not for a KV state (about 2 MB here).
+        cache = mount / "cache"
+        shutil.copytree(edited / ".redraft", cache, ignore=shutil.ignore_patterns("*.kv"))
+        config = edited / "redraft.toml"
+        config.write_text(f'cache_dir = "{cache}"\n' + config.read_text())
+        result = redraft(edited)
+        assert result.returncode == 1, result.stderr
+        assert "was not saved (No space left on device)" in result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert redraft(edited).returncode == 0
+        assert not list(mount.rglob("*.tmp"))
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)

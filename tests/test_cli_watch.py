@@ -164,3 +164,51 @@ def test_a_hand_edited_output_is_not_overwritten(tmp_path, watcher_factory, forc
     assert "was edited since redraft last wrote it" in error["message"]
     assert w.next_event("answer")["mode"] == "redraft"  # the answer is still shown
     assert "MY HAND EDIT" in out.read_text()
+
+
+def test_a_burst_of_saves_settles_on_the_last_content(tmp_path, watcher_factory):
+    doc = tmp_path / "doc.md"
+    doc.write_text(DOC)
+    w = watcher_factory("doc.md", "--out", "answer.md")
+    w.next_event("answer")
+    last = DOC
+    for i in range(100):  # 100 saves in about 5 s
+        last = DOC.replace("room 12", f"room {i + 13}")
+        doc.write_text(last)
+        time.sleep(0.05)
+    wanted = hashlib.sha256(last.encode()).hexdigest()
+    entries = tmp_path / ".redraft" / "v1" / "entries"
+    deadline = time.monotonic() + EVENT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        event = w.next_event("answer")
+        (entry,) = entries.glob("*.json")
+        stored = json.loads(entry.read_text())
+        if stored["source_sha256"] == wanted:
+            break
+    else:
+        pytest.fail("watch never answered the last save")
+    assert (tmp_path / "answer.md").read_text() == event["text"].strip() + "\n"
+    assert stored["answer"] == event["text"]
+
+
+def test_a_run_while_watch_holds_the_target_waits_and_agrees(tmp_path, watcher_factory):
+    doc = tmp_path / "doc.md"
+    doc.write_text(DOC)
+    (tmp_path / "redraft.toml").write_text(
+        '[[targets]]\nsource = "doc.md"\ntask = "summarize"\noutput = "doc.sum.md"\n')
+    w = watcher_factory("doc.md")
+    w.next_event("answer")
+    doc.write_text(DOC.replace("Monday", "Tuesday"))
+    time.sleep(0.3)  # the watcher is redrafting, and takes the target's lock to record it
+    env = without_redraft_vars({"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "24"})
+    run = subprocess.run([sys.executable, "-m", "redraft_cli", "run"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr  # the output did not exist yet
+    w.next_event("answer")
+    for expected in ((0, 1), (0,)):  # the watcher may have recorded its own answer since
+        again = subprocess.run([sys.executable, "-m", "redraft_cli", "run"], cwd=tmp_path,
+                               env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode in expected, again.stderr
+    (entry,) = (tmp_path / ".redraft" / "v1" / "entries").glob("*.json")
+    stored = json.loads(entry.read_text())["answer"]
+    assert (tmp_path / "doc.sum.md").read_text() == stored.strip() + "\n"

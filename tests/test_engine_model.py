@@ -216,6 +216,11 @@ def test_streaming_events_match_the_result(engine):
     assert [e.token for e in events] == result.tokens
     assert {e.kind for e in events} <= {HELD, REWRITTEN}
     assert "".join(s.text for s in result.spans) == result.text
+    # The events alone rebuild the result's text and its spans, incrementally.
+    assert "".join(e.text for e in events) == result.text
+    starts = [e.index for e in events if e.starts_span]
+    assert starts == [s.start for s in result.spans]
+    assert len(result.spans) > 1  # a date edit: some held text, some rewritten
 
 
 def test_cancelled_stream_leaves_a_consistent_cache(engine):

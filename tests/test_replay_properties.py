@@ -151,3 +151,15 @@ def test_reanchor_salvages_the_tail_after_a_divergence():
     assert [e.token for e in events] == [4, 2] + answer[2:]
     assert counters.reanchors >= 1
     assert [e.kind for e in events][-6:] == [HELD] * 6
+
+
+def test_span_builder_reports_each_new_span_once():
+    from redraft_engine.spans import SpanBuilder, TokenEvent
+
+    events = [TokenEvent(HELD, 1, 0, 0, "a"), TokenEvent(HELD, 2, 1, 1, "b"),
+              TokenEvent(HELD, 3, 2, 5, "c"), TokenEvent(REWRITTEN, 4, 3, None, "d"),
+              TokenEvent(REWRITTEN, 5, 4, None, "e")]
+    builder = SpanBuilder()
+    assert [builder.add(e) for e in events] == [True, False, True, True, False]
+    assert [(s.kind, s.start, s.end, s.text) for s in builder.result()] == [
+        (HELD, 0, 2, "ab"), (HELD, 2, 3, "c"), (REWRITTEN, 3, 5, "de")]
