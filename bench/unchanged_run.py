@@ -40,9 +40,12 @@ def summary(name: str, times: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--module", action="store_true",
+                        help="run `python -m redraft_cli` (honours PYTHONPATH) instead of the "
+                        "installed `redraft` script")
     args = parser.parse_args()
     redraft = [str(Path(sys.executable).with_name("redraft"))]
-    if not Path(redraft[0]).exists():
+    if args.module or not Path(redraft[0]).exists():
         redraft = [sys.executable, "-m", "redraft_cli"]
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
