@@ -36,11 +36,8 @@ def calibration_files(directory: Path) -> list[Path]:
     """The calibration files in `directory`, and temporaries an interrupted write left."""
     if not directory.is_dir():
         return []
-    return sorted(
-        p for p in directory.iterdir()
-        if p.name.startswith(FILE_PREFIX)
-        or (p.name.startswith("." + FILE_PREFIX) and p.name.endswith(TEMPORARY_SUFFIX))
-    )
+    name = f"{FILE_PREFIX}{COST_VERSION}-*.json"
+    return sorted([*directory.glob(name), *directory.glob(f".{name}.*{TEMPORARY_SUFFIX}")])
 
 
 def measure_costs(session: KVSession) -> CostModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Callable
@@ -20,6 +21,7 @@ def temporary_prefix(path: Path) -> str:
 
 
 TEMPORARY_SUFFIX = ".tmp"
+_RANDOM_CHARS = 8  # what tempfile.mkstemp puts between prefix and suffix
 
 
 def remove_temporaries(path: Path) -> int:
@@ -28,7 +30,8 @@ def remove_temporaries(path: Path) -> int:
     Only safe while no other process may be writing `path` (hold its lock).
     """
     removed = 0
-    for tmp in path.parent.glob(f"{temporary_prefix(path)}*{TEMPORARY_SUFFIX}"):
+    pattern = glob.escape(temporary_prefix(path)) + "?" * _RANDOM_CHARS + TEMPORARY_SUFFIX
+    for tmp in path.parent.glob(pattern):
         tmp.unlink(missing_ok=True)
         removed += 1
     return removed

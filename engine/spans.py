@@ -16,8 +16,9 @@ class TokenEvent:
     """One emitted token.
 
     `old_index` is its index in the old answer when it was held; `text` is its piece of the
-    answer text (the concatenation of every event's text is the answer; a piece may be empty
-    while a multi-byte character is incomplete); `starts_span` is True when the token opens
+    answer text (the concatenation of every event's text is the answer, but for a replacement
+    character added at the end when the answer stops inside a multi-byte character; a piece
+    may be empty while such a character is incomplete); `starts_span` is True when the token opens
     a new held/rewritten span of the result, so a live view can follow the spans as they grow.
     """
 

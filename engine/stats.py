@@ -81,12 +81,18 @@ class Stats:
         def pick(kind: type, raw: dict[str, Any]) -> dict[str, Any]:
             out = {}
             for f in fields(kind):
-                if f.name in raw and f.name != "time":
-                    value = raw[f.name]
-                    wanted = bool if f.type == "bool" else (int, float)
-                    if isinstance(value, bool) != (wanted is bool) or not isinstance(value, wanted):
-                        raise ValueError(f"stats field {f.name!r} has the wrong type")
-                    out[f.name] = value
+                if f.name not in raw or f.name == "time":
+                    continue
+                value, default = raw[f.name], f.default
+                if isinstance(default, bool) or isinstance(value, bool):
+                    ok = type(value) is type(default)
+                elif isinstance(default, int):
+                    ok = type(value) is int
+                else:
+                    ok = isinstance(value, (int, float))
+                if not ok:
+                    raise ValueError(f"stats field {f.name!r} has the wrong type")
+                out[f.name] = value
             return out
 
         time = data.get("time", {})

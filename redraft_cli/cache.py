@@ -13,10 +13,12 @@ Every write is atomic; a file that fails to parse is reported once, deleted and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import stat
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redraft_engine import Stats, remove_temporaries
+from redraft_engine import TEMPORARY_SUFFIX, Stats, remove_temporaries
 
 from .atomic import atomic_write_bytes, atomic_write_text
 from .errors import CliError
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 LAYOUT = "v1"
 _STATE_MAGIC = b"RDKV1\0"
+STALE_TEMPORARY_S = 60.0
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by redraft.\n"
@@ -109,17 +112,24 @@ def open_cache(config: Config) -> Cache:
     """The project's cache as the config sets it, warning on stderr about corrupt files."""
     from .console import warn
 
-    return Cache(config.cache_dir, max_size=config.settings.cache_max_size, warn=warn)
+    settings = config.settings
+    return Cache(config.cache_dir, max_size=settings.cache_max_size, warn=warn,
+                 lock_timeout=settings.lock_timeout)
 
 
 class Cache:
     """One project's `.redraft/` folder. `warn` receives one line per corrupt file found."""
 
-    def __init__(self, path: Path, *, max_size: int, warn: Callable[[str], None]):
+    def __init__(
+        self, path: Path, *, max_size: int, warn: Callable[[str], None],
+        lock_timeout: float = 120.0,
+    ):
         self.path = path
         self.base = path / LAYOUT
         self.max_size = max_size
         self.warn = warn
+        self.lock_timeout = lock_timeout
+        self._ensured = False
 
     # --- folder ---------------------------------------------------------------------------
 
@@ -128,12 +138,15 @@ class Cache:
 
         Anything inside the cache folder that has the wrong type (a file where a folder
         belongs, or the reverse) is redraft's own and is rebuilt; a cache folder that is not a
-        folder is reported (CacheError), since it may be someone else's file.
+        folder is reported (CacheError), since it may be someone else's file. Checked once per
+        Cache object (one command).
         """
+        if self._ensured:
+            return
         if self.path.exists() and not self.path.is_dir():
             raise CacheError(f"the cache folder {self.path} is a file; move it away, or set "
                              "cache_dir to another folder")
-        with _cache_io(self.path):
+        with cache_io(self.path):
             for sub in ("entries", "states", "outputs", "locks"):
                 for folder in (self.base, self.base / sub):
                     if folder.exists() and not folder.is_dir():
@@ -144,6 +157,7 @@ class Cache:
                     if (self.path / name).is_dir():
                         self._rebuild(self.path / name)
                     atomic_write_text(self.path / name, text, label="tag")
+        self._ensured = True
 
     def _rebuild(self, path: Path) -> None:
         self.warn(f"cache path {path} had the wrong type; rebuilt")
@@ -154,7 +168,8 @@ class Cache:
         self.ensure()
         path = self.base / "locks" / f"{key}.lock"
         if path.is_dir():
-            self._rebuild(path)
+            with cache_io(path):
+                self._rebuild(path)
         with exclusive_lock(path, timeout=timeout, what=what):
             yield
 
@@ -174,13 +189,13 @@ class Cache:
     def load_entry(self, key: str) -> Entry | None:
         path = self._entry_path(key)
         try:
-            data = json.loads(path.read_text("utf-8"))
+            data = json.loads(read_cache_file(path).decode("utf-8"))
             entry = Entry.from_json(data)
             if entry.key != key:
                 raise ValueError("it belongs to another key")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except (IsADirectoryError, ValueError) as exc:
             self.report_corrupt(path, str(exc))
             return None
         return entry
@@ -188,7 +203,7 @@ class Cache:
     def save_entry(self, entry: Entry) -> None:
         self.ensure()
         path = self._entry_path(entry.key)
-        with _cache_io(path):
+        with cache_io(path):
             atomic_write_text(path, json.dumps(entry.to_json()), label="entry")
         self.enforce_limit(keep=entry.key)
 
@@ -201,7 +216,7 @@ class Cache:
         """The saved (tokens, state bytes) of `key`, or None. Marks it recently used."""
         path = self._state_path(key)
         try:
-            raw = path.read_bytes()
+            raw = read_cache_file(path)
             if not raw.startswith(_STATE_MAGIC):
                 raise ValueError("bad header")
             offset = len(_STATE_MAGIC)
@@ -217,12 +232,15 @@ class Cache:
                 raise ValueError("no tokens or no data")
             if not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
                 raise ValueError("tokens must be integers")
-            os.utime(path)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, struct.error) as exc:
+        except (IsADirectoryError, ValueError, KeyError, struct.error) as exc:
             self.report_corrupt(path, str(exc))
             return None
+        try:
+            os.utime(path)  # recently used, for the size bound's LRU order
+        except OSError:
+            pass
         return tokens, data
 
     def save_state(self, key: str, model: str, tokens: list[int], data: bytes) -> bool:
@@ -252,18 +270,22 @@ class Cache:
     def sweep_temporaries(self, key: str) -> None:
         """Remove what an interrupted write of `key`'s entry or state left (call under its lock)."""
         for path in (self._entry_path(key), self._state_path(key)):
-            remove_temporaries(path)
+            with cache_io(path):
+                remove_temporaries(path)
 
     # --- size bound, info, clear ----------------------------------------------------------
 
     def _files(self, sub: str) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of the regular files of `sub`, oldest first. Temporaries of
+        writes in progress (dot files) are not counted."""
         found = []
-        for path in (self.base / sub).glob("*"):
+        for path in (self.base / sub).glob("[!.]*"):
             try:
                 st = path.stat()
             except FileNotFoundError:
                 continue
-            found.append((st.st_mtime, st.st_size, path))
+            if stat.S_ISREG(st.st_mode):
+                found.append((st.st_mtime, st.st_size, path))
         return sorted(found)
 
     def enforce_limit(self, keep: str | None = None) -> None:
@@ -304,15 +326,18 @@ class Cache:
         number of files removed. Locks stay: a running process may hold one. The records of
         the outputs redraft wrote stay too: without them every existing output would look
         like a hand edit (see outputs.prune_records)."""
-        # .glob("*") also finds the temporaries an interrupted write left (dot files)
         removed = 0
         for sub in ("entries", "states"):
             for _, _, path in self._files(sub):
-                try:
-                    path.unlink()
-                    removed += 1
-                except FileNotFoundError:
-                    pass
+                path.unlink(missing_ok=True)
+                removed += 1
+        stale = time.time() - STALE_TEMPORARY_S  # younger ones may belong to a running write
+        for sub in ("entries", "states", "outputs"):
+            for tmp in (self.base / sub).glob(f".*{TEMPORARY_SUFFIX}"):
+                with contextlib.suppress(OSError):
+                    if tmp.stat().st_mtime < stale:
+                        _remove(tmp)
+                        removed += 1
         if everything and self.path.is_dir():
             for other in self.path.glob("v*"):
                 if other.is_dir() and other.name != LAYOUT:
@@ -321,12 +346,24 @@ class Cache:
         return removed
 
 
+def read_cache_file(path: Path) -> bytes:
+    """The file's bytes; a cache file that cannot be read for another reason than being
+    missing or of the wrong type is a CacheError, not corruption: it is not deleted."""
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise
+    except OSError as exc:
+        raise CacheError(f"cache file {path}: {exc.strerror or exc}; fix its permissions, "
+                         "or remove the cache folder (redraft cache clear --all)") from None
+
+
 class CacheError(CliError):
     """The cache cannot be read or written (exit 2); the message names the path and a fix."""
 
 
 @contextmanager
-def _cache_io(path: Path) -> Iterator[None]:
+def cache_io(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:

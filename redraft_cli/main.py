@@ -21,23 +21,27 @@ from .errors import INTERRUPTED, USAGE, error_boundary
 
 
 class OneLineErrors(TyperGroup):
-    """Usage errors as one line (`redraft: error: ...`, exit 2) instead of a usage block."""
+    """Usage errors as one line (`redraft: error: ...`, exit 2) instead of a usage block, and
+    as a JSON error object on stdout too when `--json` was asked for."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone_mode = kwargs.pop("standalone_mode", True)
+        argv = list(kwargs.get("args") or (args[0] if args else sys.argv[1:]))
         try:
             code = super().main(*args, **{**kwargs, "standalone_mode": False})
         except click.exceptions.NoArgsIsHelpError as exc:
             exc.show()
             code = exc.exit_code
-        except click.UsageError as exc:
-            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        except (click.UsageError, click.ClickException) as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             message = " ".join(exc.format_message().split())
             print(f"redraft: error: {message}{where}", file=sys.stderr)
             code = USAGE
-        except click.ClickException as exc:
-            print(f"redraft: error: {exc.format_message()}", file=sys.stderr)
-            code = exc.exit_code
+            if "--json" in argv:
+                from .json_out import emit
+
+                emit({"error": message, "exit_code": code})
         except (click.Abort, KeyboardInterrupt):
             print("redraft: interrupted", file=sys.stderr)
             code = INTERRUPTED

@@ -25,7 +25,7 @@ from pathlib import Path
 from redraft_engine import remove_temporaries
 
 from .atomic import atomic_write_bytes, atomic_write_text
-from .cache import Cache, tagged_hash
+from .cache import Cache, cache_io, read_cache_file, tagged_hash
 from .errors import HandEditError, InputError
 
 
@@ -74,38 +74,42 @@ class OutputRecord:
         return digest(text) in {self.written, self.pending} - {None}
 
 
-def _record_path(cache: Cache, output: Path) -> Path:
-    """One record per output, named by its path relative to the folder that holds the cache
-    (the project root), so moving or copying the project keeps its records."""
+def _record_key(cache: Cache, output: Path) -> str:
+    """The output's path relative to the folder that holds the cache (the project root), so
+    that moving or copying the project keeps its records; absolute when outside it."""
     real = output.resolve()
     try:
-        where = real.relative_to(cache.path.resolve().parent).as_posix()
+        return real.relative_to(cache.path.parent.resolve()).as_posix()
     except ValueError:
-        where = str(real)
-    return cache.records_dir / f"{tagged_hash('output', {'path': where})}.json"
+        return str(real)
+
+
+def _record_path(cache: Cache, output: Path) -> Path:
+    return cache.records_dir / f"{tagged_hash('output', {'path': _record_key(cache, output)})}.json"
 
 
 def load_record(cache: Cache, output: Path) -> OutputRecord | None:
     """The record of `output`, None if redraft has none (a damaged one is reported once)."""
     path = _record_path(cache, output)
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = json.loads(read_cache_file(path).decode("utf-8"))
         written, pending = data["sha256"], data.get("pending")
         if not all(v is None or isinstance(v, str) for v in (written, pending)):
             raise ValueError("a hash is not a string")
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (IsADirectoryError, ValueError, KeyError, TypeError) as exc:
         cache.report_corrupt(path, str(exc))
         return None
     return OutputRecord(written, pending)
 
 
 def _save_record(cache: Cache, output: Path, record: OutputRecord, label: str) -> None:
-    cache.ensure()
-    doc = {"path": str(output.resolve()), "sha256": record.written, "pending": record.pending,
-           "written": time.time()}
-    atomic_write_text(_record_path(cache, output), json.dumps(doc), label=label)
+    path = _record_path(cache, output)
+    doc = {"path": _record_key(cache, output), "sha256": record.written,
+           "pending": record.pending, "written": time.time()}
+    with cache_io(path):
+        atomic_write_text(path, json.dumps(doc), label=label)
 
 
 def guard_hand_edit(cache: Cache, path: Path, *, force: bool, adopt: str | None = None) -> None:
@@ -137,30 +141,35 @@ def write_output(
 ) -> None:
     """Replace `path` with `text` as one transaction (see the module docstring).
 
-    Call it under the target's lock. A symbolic link is written through: its target changes.
+    Call it under the target's lock; it also takes the output's own lock, since two targets
+    (or `--out` options) may name one file. A symbolic link is written through.
     """
     real = path.resolve()
-    if current_text(real) != text:  # rewriting identical content loses nothing
-        guard_hand_edit(cache, real, force=force, adopt=adopt)
-    remove_temporaries(real)  # left by interrupted writes, like the record's below
-    remove_temporaries(_record_path(cache, real))
-    record = load_record(cache, real) or OutputRecord()
-    new = digest(text)
-    try:
-        _save_record(cache, real, OutputRecord(record.written, new), "record-pending")
-        atomic_write_bytes(real, text.encode("utf-8"), label="output")
+    cache.ensure()
+    with cache.lock("output-" + _record_path(cache, real).stem, timeout=cache.lock_timeout,
+                    what=str(path)):
+        current = current_text(real)
+        if current != text:  # rewriting identical content loses nothing
+            guard_hand_edit(cache, real, force=force, adopt=adopt)
+        remove_temporaries(real)  # left by interrupted writes, like the record's below
+        remove_temporaries(_record_path(cache, real))
+        before = None if current is None else digest(current)  # redraft's own, as just checked
+        new = digest(text)
+        _save_record(cache, real, OutputRecord(before, new), "record-pending")
+        try:
+            atomic_write_bytes(real, text.encode("utf-8"), label="output")
+        except OSError as exc:
+            raise InputError(f"cannot write output {path}: {exc.strerror or exc}") from None
         _save_record(cache, real, OutputRecord(new, None), "record")
-    except OSError as exc:
-        raise InputError(f"cannot write output {path}: {exc.strerror or exc}") from None
 
 
 def prune_records(cache: Cache) -> int:
     """Forget the outputs that no longer exist (and damaged records); return how many."""
+    root = cache.path.parent.resolve()
     pruned = 0
     for path in cache.records_dir.glob("*.json"):
         try:
-            output = Path(json.loads(path.read_text("utf-8"))["path"])
-            if output.exists():
+            if (root / json.loads(path.read_text("utf-8"))["path"]).exists():
                 continue
         except (OSError, ValueError, KeyError, TypeError):
             pass

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from redraft_engine import Span, Stats
+from rich.markup import escape
 
 from .cache import Entry, open_cache
 from .changes import ChangeFeed
@@ -170,7 +171,8 @@ class WatchSession:
             result = self._consume(path, stream)
         except Cancelled:
             self._event(watch_event("cancelled", file=job.label))
-            self.console.print(f"{job.label}: saved again; restarting", style="dim")
+            self.console.print(f"{job.label}: saved again; restarting", style="dim",
+                               markup=False)
             if path not in self.pending:
                 self.pending.insert(0, path)
             return
@@ -226,7 +228,7 @@ class WatchSession:
         job = self.jobs[path]
         self.events += 1
         self._event(answer_event(job.label, mode, text, stats))
-        self.console.rule(f"{job.label} · {job.task.name}", style="dim")
+        self.console.rule(escape(f"{job.label} · {job.task.name}"), style="dim")
         if spans is not None and mode is Mode.REDRAFT:
             color = self.console.is_terminal and not self.console.no_color
             self.console.print(diff_text(spans, color=color))

@@ -167,6 +167,7 @@ def test_an_emptied_tag_or_gitignore_is_restored(cache):
     cache.ensure()
     (cache.path / "CACHEDIR.TAG").write_text("")
     (cache.path / ".gitignore").write_text("")
+    cache = Cache(cache.path, max_size=1 << 20, warn=print)  # the next command
     cache.ensure()
     assert (cache.path / "CACHEDIR.TAG").read_text().startswith("Signature: ")
     assert (cache.path / ".gitignore").read_text() == "*\n"
@@ -193,6 +194,7 @@ def test_damage_inside_the_cache_folder_is_rebuilt(cache, warnings, damage):
     else:
         (cache.path / "CACHEDIR.TAG").unlink()
         (cache.path / "CACHEDIR.TAG").mkdir()
+    cache = Cache(cache.path, max_size=1 << 20, warn=warnings.append)  # the next command
     with cache.lock(key, timeout=1, what="doc.md"):
         cache.save_entry(entry())
         assert cache.save_state(key, "m", [1], b"x")
@@ -211,9 +213,9 @@ def test_a_cache_folder_that_is_a_file_is_a_clear_error(tmp_path):
 def test_temporaries_of_interrupted_entry_and_state_writes_are_swept(cache):
     key = "k" * 32
     cache.save_entry(entry())
-    stale = [cache.base / "entries" / f".{key}.json.x1.tmp",
-             cache.base / "states" / f".{key}.kv.x2.tmp"]
-    other = cache.base / "states" / f".{'j' * 32}.kv.x3.tmp"
+    stale = [cache.base / "entries" / f".{key}.json.a1b2c3d4.tmp",
+             cache.base / "states" / f".{key}.kv.e5f6g7h8.tmp"]
+    other = cache.base / "states" / f".{'j' * 32}.kv.i9j0k1l2.tmp"
     for path in [*stale, other]:
         path.write_bytes(b"half")
     cache.sweep_temporaries(key)

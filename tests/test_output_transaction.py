@@ -102,9 +102,38 @@ def test_a_symlinked_output_is_written_through_the_link(cache, tmp_path):
 
 def test_temporaries_of_an_interrupted_write_are_swept_by_the_next(cache, tmp_path):
     out = tmp_path / "doc.sum.md"
-    stale = tmp_path / ".doc.sum.md.abc123.tmp"
+    stale = tmp_path / ".doc.sum.md.abcd1234.tmp"
     stale.write_text("half")
-    unrelated = tmp_path / ".other.md.abc123.tmp"
+    unrelated = tmp_path / ".other.md.abcd1234.tmp"
     unrelated.write_text("not ours")
     outputs.write_output(cache, out, "answer\n", force=False)
     assert not stale.exists() and unrelated.exists()
+
+
+def test_two_interrupted_writes_in_a_row_still_leave_an_output_of_our_own(
+    cache, tmp_path, monkeypatch
+):
+    out = tmp_path / "doc.sum.md"
+    outputs.write_output(cache, out, "first\n", force=False)
+    crash_at(monkeypatch, "output:renamed")  # the file changed, its record was not committed
+    with pytest.raises(Killed):
+        outputs.write_output(cache, out, "second\n", force=False)
+    crash_at(monkeypatch, "record-pending:renamed")  # the next write dies before its rename
+    with pytest.raises(Killed):
+        outputs.write_output(cache, out, "third\n", force=False)
+    monkeypatch.undo()
+    assert out.read_text() == "second\n"
+    outputs.guard_hand_edit(cache, out, force=False)  # still recognised as redraft's own
+
+
+def test_a_moved_project_keeps_its_records(tmp_path):
+    first = tmp_path / "a"
+    first.mkdir()
+    cache = Cache(first / ".redraft", max_size=1 << 30, warn=lambda _m: None)
+    outputs.write_output(cache, first / "doc.sum.md", "answer\n", force=False)
+    (first / "doc.sum.md").write_text("answer\nMY EDIT\n")
+    moved = tmp_path / "b"
+    first.rename(moved)
+    cache = Cache(moved / ".redraft", max_size=1 << 30, warn=lambda _m: None)
+    with pytest.raises(HandEditError, match="was edited"):  # the record is found again
+        outputs.guard_hand_edit(cache, moved / "doc.sum.md", force=False)
