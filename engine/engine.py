@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .calibration import default_calibration_dir, load_or_measure_costs
+from .decode_lock import decode_turn
 from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX
 from .guards import Edit, EditContext
 from .kv_session import KVSession
@@ -42,6 +43,8 @@ class Engine:
     folder) and the observed acceptance.
     rollback: "auto" drops rejected tails from the KV cache and falls back to snapshots where
     the memory cannot; "snapshot" forces the snapshot path.
+    decode_lock: a file that engines of every process on this machine lock while they answer,
+    so that two processes take turns instead of starving each other (see decode_lock.py).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class Engine:
         anchor_n: int = 3,
         calibration_dir: str | os.PathLike[str] | None = None,
         rollback: str = "auto",
+        decode_lock: str | os.PathLike[str] | None = None,
     ):
         if window is not None and window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
@@ -71,6 +75,7 @@ class Engine:
         self.max_window = min(max_window, self.session.n_batch)
         self.window = None if window is None else min(window, self.max_window)
         self.anchor_n = anchor_n
+        self.decode_lock = None if decode_lock is None else Path(decode_lock)
         self._streaming = False
         self.cost = DEFAULT_COST
         if window is None:
@@ -175,7 +180,8 @@ class Engine:
             )
         self._streaming = True
         try:
-            return (yield from answer)
+            with decode_turn(self.decode_lock):
+                return (yield from answer)
         finally:
             self._streaming = False
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 from types import ModuleType
 
 log = logging.getLogger("redraft.llama")
 
 _LEVELS = {0: logging.CRITICAL, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+# OpenMP threads that wait for work spin for GOMP_SPINCOUNT iterations before they sleep. The
+# default (300,000) made one generation 4.8x slower beside a CPU hog on 2 cores; 20,000 made
+# it 2.2x slower (the share of CPU it lost) for about 10 % more time alone. A user's own
+# OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. bench/cpu_contention.py measures it.
+SPIN_COUNT = "20000"
 _state: dict[str, object] = {}
 
 
@@ -21,6 +27,8 @@ def lib() -> ModuleType:
     """The `llama_cpp` module, imported and initialised once, its log sent to `redraft.llama`."""
     mod = _state.get("lib")
     if mod is None:
+        if not os.environ.get("OMP_WAIT_POLICY"):
+            os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)  # read when libgomp loads
         import llama_cpp  # noqa: PLC0415  (lazy on purpose)
 
         @llama_cpp.llama_log_callback

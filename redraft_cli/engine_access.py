@@ -4,6 +4,7 @@ engine is actually needed, so a run whose targets are all unchanged never loads 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from redraft_engine import ModelFile
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from redraft_engine import Engine
 
 log = logging.getLogger("redraft.cli")
+DECODE_LOCK = "decode.lock"  # in calibration_dir: one per machine and user
 
 
 class Models:
@@ -42,6 +44,7 @@ def load_engine(settings: Settings, model: ModelFile) -> Engine:
     return Engine(
         model, n_ctx=settings.n_ctx, n_threads=settings.threads,
         max_tokens=settings.max_tokens, calibration_dir=settings.calibration_dir,
+        decode_lock=Path(settings.calibration_dir) / DECODE_LOCK,
     )
 
 
