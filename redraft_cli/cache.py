@@ -173,6 +173,11 @@ class Cache:
         with exclusive_lock(path, timeout=timeout, what=what):
             yield
 
+    def make_way(self, path: Path) -> None:
+        """Before a file is written at `path`: a folder there is damage, removed once."""
+        if path.is_dir() and not path.is_symlink():
+            self.report_corrupt(path, "it is a folder")
+
     def report_corrupt(self, path: Path, why: str) -> None:
         """Warn once about an unreadable cache file and delete it, so it is regenerated."""
         self.warn(f"cache file {path} is unreadable ({why}); it will be regenerated")
@@ -204,6 +209,7 @@ class Cache:
         self.ensure()
         path = self._entry_path(entry.key)
         with cache_io(path):
+            self.make_way(path)
             atomic_write_text(path, json.dumps(entry.to_json()), label="entry")
         self.enforce_limit(keep=entry.key)
 
@@ -250,6 +256,7 @@ class Cache:
         if len(blob) > self.max_size:
             return False
         self.ensure()
+        self.make_way(self._state_path(key))
         atomic_write_bytes(self._state_path(key), blob, label="state")
         self.enforce_limit(keep=key)
         return True
@@ -367,9 +374,10 @@ def cache_io(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
+        where = exc.filename2 or exc.filename or path  # a rename names its target second
         raise CacheError(
-            f"cache path {exc.filename or path}: {exc.strerror or exc}; fix it or remove the "
-            "cache folder (redraft cache clear --all), then run again"
+            f"cache path {where}: {exc.strerror or exc}; fix it or remove the cache folder "
+            "(redraft cache clear --all), then run again"
         ) from None
 
 

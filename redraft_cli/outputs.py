@@ -109,6 +109,7 @@ def _save_record(cache: Cache, output: Path, record: OutputRecord, label: str) -
     doc = {"path": _record_key(cache, output), "sha256": record.written,
            "pending": record.pending, "written": time.time()}
     with cache_io(path):
+        cache.make_way(path)
         atomic_write_text(path, json.dumps(doc), label=label)
 
 

@@ -133,6 +133,30 @@ def test_document_too_long_for_the_context(project):
     assert len(line.splitlines()) == 1
 
 
+def test_an_answer_cut_by_a_full_context_is_flagged(project):
+    (project / "doc.md").write_text(DOC * 4)  # leaves room for only a few answer tokens
+    result = invoke("run", "doc.md", "--n-ctx", "256", "--max-tokens", "200", "--json")
+    assert result.exit_code == 0, result.stderr
+    (target,) = json.loads(result.stdout)["targets"]
+    assert target["truncated"] is True and target["stats"]["emitted"] < 40
+    assert "nearly fills the context window; raise n_ctx" in result.stderr
+    roomy = invoke("run", "doc.md", "--max-tokens", "8", "--json")  # control: room to spare
+    assert json.loads(roomy.stdout)["targets"][0]["truncated"] is False
+
+
+def test_ctrl_c_after_the_output_was_written_says_so(project, monkeypatch):
+    from redraft_cli import run_cmd
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_cmd, "record_answer", interrupted)
+    result = invoke("run", "doc.md", "--out", "out.md")
+    assert result.exit_code == 130
+    assert "interrupted; complete before it: out.md" in result.stderr
+    assert (project / "out.md").read_text().strip()
+
+
 @pytest.mark.slow
 def test_quick_start_targets_corrupt_entry_and_lock(tmp_path, monkeypatch):
     isolate_env(monkeypatch, ENV)

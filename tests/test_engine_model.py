@@ -19,6 +19,9 @@ MAX_TOKENS = 96
 # Observed on this build against the independent greedy loop below: SmolLM2 parts on 2 of 12
 # pairs, at gaps of 0.07 and 0.09; Gemma 3 at gaps of 0.02-0.17. The bound leaves 1.5x that.
 NEAR_TIE = 0.25
+# The snapshot path re-decodes the kept answer in one batch after each rollback, so its cache
+# drifts further from the normal path's: first differences seen at gaps up to 0.36 (Gemma 3).
+SNAPSHOT_NEAR_TIE = 0.5
 # Largest logit change seen from the batch size alone (up to about 2.5, on Gemma 3 270M).
 BATCH_NUMERICS = 2.5
 # Gemma 3 270M is the larger and slower of the two models.
@@ -65,8 +68,10 @@ def first_difference(a: list[int], b: list[int]) -> int | None:
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
-def assert_same_or_near_tie(engine: Engine, prompt: str, got: list[int], want: list[int]):
-    """`got` equals `want`, or they first part where the two tokens are within NEAR_TIE."""
+def assert_same_or_near_tie(
+    engine: Engine, prompt: str, got: list[int], want: list[int], bound: float = NEAR_TIE
+):
+    """`got` equals `want`, or they first part where the two tokens are within `bound`."""
     i = first_difference(got, want)
     if i is None:
         return
@@ -76,7 +81,7 @@ def assert_same_or_near_tie(engine: Engine, prompt: str, got: list[int], want: l
         return row[tokens[i]] if i < len(tokens) else max(row[t] for t in engine.model.eog)
 
     gap = abs(float(logit(want)) - float(logit(got)))
-    assert gap <= NEAR_TIE, f"outputs part at token {i} where the logit gap is {gap:.3f}"
+    assert gap <= bound, f"outputs part at token {i} where the logit gap is {gap:.3f}"
 
 
 @pytest.mark.parametrize("name,before,after", EDIT_PAIRS, ids=[p[0] for p in EDIT_PAIRS])
@@ -155,7 +160,8 @@ def test_snapshot_rollback_path_matches_normal_path(engine):
                 assert snap.session.snapshot_restores - restores == via_snapshot.stats.rollbacks
                 rollbacks += via_snapshot.stats.rollbacks
                 # The restore re-decodes the kept answer in one batch: near-ties may flip.
-                assert_same_or_near_tie(engine, after, via_snapshot.tokens, normal.tokens)
+                assert_same_or_near_tie(engine, after, via_snapshot.tokens, normal.tokens,
+                                        SNAPSHOT_NEAR_TIE)
     finally:
         snap.close()
     assert rollbacks > 0  # the snapshot path was exercised
