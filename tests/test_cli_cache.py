@@ -220,3 +220,14 @@ def test_temporaries_of_interrupted_entry_and_state_writes_are_swept(cache):
         path.write_bytes(b"half")
     cache.sweep_temporaries(key)
     assert not any(p.exists() for p in stale) and other.exists()
+
+
+def test_clear_removes_stale_temporaries_but_not_a_write_in_progress(cache):
+    cache.ensure()
+    old = cache.base / "states" / f".{'k' * 32}.kv.a1b2c3d4.tmp"
+    young = cache.base / "entries" / f".{'k' * 32}.json.e5f6g7h8.tmp"
+    for path in (old, young):
+        path.write_bytes(b"half")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    cache.clear()
+    assert not old.exists() and young.exists()
