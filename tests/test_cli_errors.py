@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers.cli_env import interrupted
 from typer.testing import CliRunner
 
 from redraft_cli import engine_access
@@ -146,9 +147,6 @@ def test_internal_error_is_one_line_with_exit_3(project, monkeypatch):
 
 
 def test_interrupt_exits_130_without_partial_output(project, monkeypatch):
-    def interrupted(*_args, **_kwargs):
-        raise KeyboardInterrupt
-
     monkeypatch.setattr(engine_access, "load_engine", interrupted)
     result = invoke("run", "doc.md", "--out", "out.md")
     assert result.exit_code == 130

@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.cli_env import isolate_env, lock_held_elsewhere, without_redraft_vars
+from helpers.cli_env import (
+    interrupted,
+    isolate_env,
+    lock_held_elsewhere,
+    without_redraft_vars,
+)
 from typer.testing import CliRunner
 
 from redraft_cli.cache import open_cache
@@ -146,9 +151,6 @@ def test_an_answer_cut_by_a_full_context_is_flagged(project):
 
 def test_ctrl_c_after_the_output_was_written_says_so(project, monkeypatch):
     from redraft_cli import run_cmd
-
-    def interrupted(*_args, **_kwargs):
-        raise KeyboardInterrupt
 
     monkeypatch.setattr(run_cmd, "record_answer", interrupted)
     result = invoke("run", "doc.md", "--out", "out.md")

@@ -45,3 +45,8 @@ def lock_held_elsewhere(lock: Path) -> Iterator[None]:
     finally:
         holder.kill()
         holder.wait()
+
+
+def interrupted(*_args: object, **_kwargs: object) -> None:
+    """A stand-in for any step of a run: the user pressed Ctrl-C there."""
+    raise KeyboardInterrupt
