@@ -55,7 +55,7 @@ class LazyEngine:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._engine: Engine | None = None
-        # Key of the target whose prompt and answer the engine's KV cache holds now.
+        # Key of the target whose prompt (and maybe a partial answer) the KV cache holds now.
         self.holds: str | None = None
 
     def get(self, model: ModelFile) -> Engine:

@@ -109,7 +109,9 @@ def start_answer(
 ) -> tuple[Mode, Stream]:
     """(REDRAFT, stream) replaying `previous`, or (FRESH, stream) without one."""
     eng = restore_state(engine, cache, job)
-    engine.holds = None  # until the answer completes, the cache holds a partial state
+    # Even a cancelled answer leaves a consistent cache of this target's newest prompt, which
+    # shares more with the next save than the persisted state: keep it for the next answer.
+    engine.holds = job.key
     max_tokens = job.settings.max_tokens
     if previous is None:
         return Mode.FRESH, eng.stream_generate(prompt, max_tokens=max_tokens)
