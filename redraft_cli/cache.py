@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 LAYOUT = "v1"
 _STATE_MAGIC = b"RDKV1\0"
 STALE_TEMPORARY_S = 60.0
+SUBFOLDERS = ("entries", "states", "outputs", "locks")
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by redraft.\n"
@@ -147,11 +148,10 @@ class Cache:
             raise CacheError(f"the cache folder {self.path} is a file; move it away, or set "
                              "cache_dir to another folder")
         with cache_io(self.path):
-            for sub in ("entries", "states", "outputs", "locks"):
-                for folder in (self.base, self.base / sub):
-                    if folder.exists() and not folder.is_dir():
-                        self._rebuild(folder)
-                    folder.mkdir(parents=True, exist_ok=True)
+            for folder in (self.base, *(self.base / sub for sub in SUBFOLDERS)):
+                if folder.exists() and not folder.is_dir():
+                    self._rebuild(folder)
+                folder.mkdir(parents=True, exist_ok=True)
             for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", "*\n")):
                 if _read_text(self.path / name) != text:
                     if (self.path / name).is_dir():

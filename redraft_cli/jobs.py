@@ -80,10 +80,10 @@ def settle_cached(
     wanted = output_text(entry.answer)
     if current_text(output) == wanted:
         return Mode.UNCHANGED
-    guard_hand_edit(cache, output, force=force, adopt=wanted)
     if check:
+        guard_hand_edit(cache, output, force=force, adopt=wanted)
         return Mode.STALE
-    write_output(cache, output, wanted, force=force, adopt=wanted)
+    write_output(cache, output, wanted, force=force, adopt=wanted)  # checks for a hand edit
     return Mode.CACHED
 
 

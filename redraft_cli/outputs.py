@@ -146,7 +146,6 @@ def write_output(
     (or `--out` options) may name one file. A symbolic link is written through.
     """
     real = path.resolve()
-    cache.ensure()
     with cache.lock("output-" + _record_path(cache, real).stem, timeout=cache.lock_timeout,
                     what=str(path)):
         current = current_text(real)
