@@ -20,10 +20,13 @@ def fraction(value: float | None) -> str:
 
 def render(doc: dict) -> str:
     settings = doc["settings"]
+    noise = settings.get("noise")
     lines = [
         f"Model `{doc['model']}` ({doc['model_info']['description']}); {doc['machine']}; "
         f"{doc['date'][:10]}; {len(doc['cases'])} cases × {settings['repeat']} repeats, "
-        f"max {settings['max_tokens']} tokens; bench wall time {doc['wall_s'] / 60:.0f} min.",
+        f"max {settings['max_tokens']} tokens; bench wall time {doc['wall_s'] / 60:.0f} min"
+        + ("." if noise is None else f"; near-tie noise {noise:.2f} logits, probation "
+           f"{settings.get('probation')}."),
         "",
         "| category | cases | tolerant ÷ fresh | exact ÷ fresh | tolerant ÷ cold | fresh ÷ cold "
         "| tolerant answer-side ÷ fresh | held (tolerant / exact) | regressions (attr. / strict) |",
@@ -39,6 +42,22 @@ def render(doc: dict) -> str:
             f"| {fraction(held['tolerant'])} / {fraction(held['exact'])} "
             f"| {s['regressions']} / {s['strict_regressions']} |"
         )
+    stable = [(name, s["stability"]) for name, s in doc["summary"].items() if s.get("stability")]
+    if stable:
+        lines += [
+            "",
+            "Stability of the tolerant arm on typo, whitespace and punctuation edits:",
+            "",
+            "| category | cases | median held | min held | unchanged apart from the edit |",
+            "|---|---|---|---|---|",
+        ]
+        for name, st in stable:
+            label = f"**{name}**" if name == "all" else name
+            lines.append(
+                f"| {label} | {st['cases']} | {fraction(st['median_held_fraction'])} "
+                f"| {fraction(st['min_held_fraction'])} "
+                f"| {st['unchanged_apart_from_edit']} / {st['cases']} |"
+            )
     return "\n".join(lines)
 
 

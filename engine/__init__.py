@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .calibration import calibration_files, default_calibration_dir
+from .calibration import calibration_files, default_calibration_dir, noise_files
 from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, RULE_NAMES
 from .errors import (
     EngineError,
@@ -52,7 +52,8 @@ __all__ = [
     "ExactRule", "InvalidModelError", "Message", "ModelFile", "ModelNotFoundError", "Prompt",
     "PromptTooLongError", "RedraftError", "Result", "Span", "SpanKind", "Stats", "Stream",
     "Timings", "TokenEvent", "TolerantRule", "atomic_write_bytes", "calibration_files",
-    "default_calibration_dir", "remove_temporaries", "rule_by_name", "temporary_prefix",
+    "default_calibration_dir", "noise_files", "remove_temporaries", "rule_by_name",
+    "temporary_prefix",
 ]
 
 

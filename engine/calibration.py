@@ -1,8 +1,9 @@
 """Per-machine measurements of a model, taken once and kept in a calibration folder.
 
-Today this is the cost of verification windows of several sizes. Files are named
+Two measurements: the cost of verification windows of several sizes (`cost3`), and the
+batched-versus-serial logit noise (`noise1`, see noise.py). Files are named
 `calibration-<what>-<key>.json` and written atomically; `calibration_files` lists them so a
-cache clean-up can remove them.
+cache clean-up can remove them, and `noise_files` reads the measured noise back for reports.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .files import TEMPORARY_SUFFIX, atomic_write_bytes
+from .noise import NoiseEstimate
 from .window import CostModel
 
 if TYPE_CHECKING:
@@ -24,6 +27,7 @@ PROBE_CONTEXT = 512  # a typical prompt: attention makes serial steps dearer as 
 PROBE_REPEATS = 3
 FILE_PREFIX = "calibration-"
 COST_VERSION = "cost3"
+NOISE_VERSION = "noise1"
 
 
 def default_calibration_dir() -> Path:
@@ -36,8 +40,24 @@ def calibration_files(directory: Path) -> list[Path]:
     """The calibration files in `directory`, and temporaries an interrupted write left."""
     if not directory.is_dir():
         return []
-    name = f"{FILE_PREFIX}{COST_VERSION}-*.json"
-    return sorted([*directory.glob(name), *directory.glob(f".{name}.*{TEMPORARY_SUFFIX}")])
+    found: list[Path] = []
+    for version in (COST_VERSION, NOISE_VERSION):
+        name = f"{FILE_PREFIX}{version}-*.json"
+        found += [*directory.glob(name), *directory.glob(f".{name}.*{TEMPORARY_SUFFIX}")]
+    return sorted(found)
+
+
+def noise_files(directory: Path) -> dict[str, NoiseEstimate]:
+    """The noise measured so far in `directory`, by calibration key (model fingerprint and
+    context settings); unreadable files are left out."""
+    found = {}
+    prefix = f"{FILE_PREFIX}{NOISE_VERSION}-"
+    for path in sorted(directory.glob(f"{prefix}*.json")) if directory.is_dir() else []:
+        try:
+            found[path.stem[len(prefix):]] = NoiseEstimate.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 def measure_costs(session: KVSession) -> CostModel:
@@ -66,17 +86,38 @@ def measure_costs(session: KVSession) -> CostModel:
     return CostModel(tuple(samples))
 
 
-def load_or_measure_costs(session: KVSession, key: str, directory: Path) -> CostModel:
-    """The saved cost table for `key`, or a fresh measurement (saved when the folder allows)."""
-    path = directory / f"{FILE_PREFIX}{COST_VERSION}-{key}.json"
+class Measured(Protocol):
+    def to_json(self) -> dict: ...
+
+
+M = TypeVar("M", bound=Measured)
+
+
+def load_or_measure(
+    version: str, key: str, directory: Path, read: Callable[[dict], M], measure: Callable[[], M]
+) -> M:
+    """The saved measurement `version` for `key`, or a fresh one (saved when the folder allows)."""
+    path = directory / f"{FILE_PREFIX}{version}-{key}.json"
     try:
-        return CostModel.from_json(json.loads(path.read_text()))
+        return read(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    cost = measure_costs(session)
+    measured = measure()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, json.dumps(cost.to_json()).encode())
+        atomic_write_bytes(path, json.dumps(measured.to_json()).encode())
     except OSError:
         pass  # an unwritable folder costs a new measurement next time, nothing else
-    return cost
+    return measured
+
+
+def load_or_measure_costs(session: KVSession, key: str, directory: Path) -> CostModel:
+    return load_or_measure(COST_VERSION, key, directory, CostModel.from_json,
+                           lambda: measure_costs(session))
+
+
+def load_or_measure_noise(session: KVSession, key: str, directory: Path) -> NoiseEstimate:
+    from .noise_probe import measure_noise  # numpy: only when a model is loaded
+
+    return load_or_measure(NOISE_VERSION, key, directory, NoiseEstimate.from_json,
+                           lambda: measure_noise(session))

@@ -8,9 +8,9 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .calibration import default_calibration_dir, load_or_measure_costs
+from .calibration import default_calibration_dir, load_or_measure_costs, load_or_measure_noise
 from .decode_lock import decode_turn
-from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX
+from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, DEFAULT_PROBATION
 from .guards import Edit, EditContext
 from .kv_session import KVSession
 from .llama_model import LlamaModel
@@ -24,6 +24,7 @@ from .stats import Stats, Timings
 from .window import DEFAULT_COST, WindowPolicy
 
 OnEvent = Callable[[TokenEvent], None]
+QUOTE_PRIOR = 0.6  # prompt quotes start with small windows until they prove themselves
 
 
 class Engine:
@@ -41,6 +42,11 @@ class Engine:
     window: a fixed verification window size; by default it follows a cost table measured once
     for this model on this machine (kept in `calibration_dir`, by default the user's cache
     folder) and the observed acceptance.
+    noise: the logit noise within which a guarded decision counts as a near-tie (see
+    `rules.TolerantRule`); by default measured once for this model on this machine and kept in
+    `calibration_dir`. 0 turns the near-tie rule off.
+    probation: how many tokens after each jump back into the old answer are held only on exact
+    match or a near-tie (the first answer token always is).
     rollback: "auto" drops rejected tails from the KV cache and falls back to snapshots where
     the memory cannot; "snapshot" forces the snapshot path.
     decode_lock: a file that engines of every process on this machine lock while they answer,
@@ -57,6 +63,8 @@ class Engine:
         window: int | None = None,
         max_window: int = 128,
         anchor_n: int = 3,
+        probation: int = DEFAULT_PROBATION,
+        noise: float | None = None,
         calibration_dir: str | os.PathLike[str] | None = None,
         rollback: str = "auto",
         decode_lock: str | os.PathLike[str] | None = None,
@@ -65,6 +73,10 @@ class Engine:
             raise ValueError(f"window must be at least 1, got {window}")
         if anchor_n < 1:
             raise ValueError(f"anchor_n must be at least 1, got {anchor_n}")
+        if probation < 0:
+            raise ValueError(f"probation must be at least 0, got {probation}")
+        if noise is not None and not noise >= 0:
+            raise ValueError(f"noise must be a logit gap of at least 0, got {noise}")
         if not isinstance(model, ModelFile):
             model = ModelFile.open(model or os.environ.get(ENV_VAR) or None)
         self.model_file = model
@@ -72,17 +84,25 @@ class Engine:
         n_ctx = min(n_ctx, self.model.n_ctx_train) if self.model.n_ctx_train > 0 else n_ctx
         self.session = KVSession(self.model, n_ctx=n_ctx, n_threads=n_threads, rollback=rollback)
         self.max_tokens = max_tokens
-        self.max_window = min(max_window, self.session.n_batch)
+        self.max_window = min(max_window, self.session.n_batch - 1)  # + the token it rides on
         self.window = None if window is None else min(window, self.max_window)
         self.anchor_n = anchor_n
+        self.probation = probation
         self.decode_lock = None if decode_lock is None else Path(decode_lock)
         self._streaming = False
         self.cost = DEFAULT_COST
+        threads = n_threads or os.cpu_count() or 1
+        key = f"{model.fingerprint}-t{threads}-b{self.session.n_batch}-c{self.session.n_ctx}"
+        folder = default_calibration_dir() if calibration_dir is None else Path(calibration_dir)
         if window is None:
-            threads = n_threads or os.cpu_count() or 1
-            key = f"{model.fingerprint}-t{threads}-b{self.session.n_batch}-c{self.session.n_ctx}"
-            folder = default_calibration_dir() if calibration_dir is None else Path(calibration_dir)
             self.cost = load_or_measure_costs(self.session, key, folder)
+        self.noise = noise if noise is not None else self._measured_noise(key, folder)
+
+    def _measured_noise(self, key: str, folder: Path) -> float:
+        try:
+            return load_or_measure_noise(self.session, key, folder).noise
+        except ValueError:
+            return 0.0  # a context too small to measure in: no decision counts as a near-tie
 
     @property
     def model_path(self) -> Path:
@@ -191,13 +211,14 @@ class Engine:
         if not draft.tokens:
             return EditContext(eog=self.model.eog)
         old_text = None if draft.prompt is None else message_text(as_messages(draft.prompt))
-        return rule.prepare(Edit(
+        ctx = rule.prepare(Edit(
             old_prompt=old_text,
             new_prompt=message_text(messages),
             draft_pieces=self.model.text_pieces(draft.tokens),
             tokenize=self.model.tokenize,
             eog=self.model.eog,
         ))
+        return replace(ctx, old_margins=tuple(draft.margins or ()), noise=self.noise)
 
     def _run(
         self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None
@@ -211,18 +232,23 @@ class Engine:
         limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
         ctx = self._edit_context(messages, draft, rule)
         policy = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
+        quotes = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window,
+                              prior=QUOTE_PRIOR)
         stats = Stats(prompt_tokens=len(prompt), prompt_reused=reused)
         decoder = self.model.text_decoder()
         spans = SpanBuilder()
         tokens: list[int] = []
+        margins: list[float] = []
         for event in replay(
             session, next_logits, list(draft.tokens), rule, ctx, policy,
-            max_tokens=limit, anchor_n=self.anchor_n, counters=stats,
+            max_tokens=limit, anchor_n=self.anchor_n, probation=self.probation, prompt=prompt,
+            quote_policy=quotes, counters=stats,
         ):
             event = replace(event, text=decoder.piece(event.token))
             if spans.add(event):
                 event = replace(event, starts_span=True)
             tokens.append(event.token)
+            margins.append(event.margin if event.margin is not None else float("nan"))
             yield event
         spans.append_text(decoder.flush())
         wall = time.perf_counter() - t_start
@@ -237,6 +263,7 @@ class Engine:
         return Result(
             text="".join(s.text for s in final_spans), tokens=tokens, spans=final_spans,
             stats=stats, messages=messages, rule=rule.name if draft.tokens else None,
+            margins=margins,
         )
 
     def export_state(self) -> tuple[list[int], bytes]:

@@ -35,11 +35,22 @@ class EditContext:
     inserted: token ids that carry content the edit inserted; where the argmax is one of them,
         the draft is held only on exact match so the new content can enter.
     eog: end-of-generation token ids.
+    old_margins: each old-answer token's decision margin when it was chosen (empty: unknown).
+    noise: the model's batched-versus-serial logit noise; a decision whose old margin and new
+        gap both lie within it was a coin flip before the edit and still is.
     """
 
     exact_only: frozenset[int] = frozenset()
     inserted: frozenset[int] = frozenset()
     eog: frozenset[int] = frozenset()
+    old_margins: Sequence[float] = ()
+    noise: float = 0.0
+
+    def near_tie(self, old_index: int, gap: float) -> bool:
+        """Was the old decision at `old_index` within the noise, and is the new gap too?"""
+        if not 0 <= old_index < len(self.old_margins):
+            return False
+        return abs(self.old_margins[old_index]) <= self.noise and gap <= self.noise
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,21 @@ class AnchorIndex:
         return after if after < len(self.draft) else None
 
 
+def decision_margin(row: np.ndarray, token: int) -> float:
+    """The logit of `token` minus the best other logit of `row` (restored after the look)."""
+    chosen = float(row[token])
+    row[token] = -np.inf
+    try:
+        return chosen - float(row.max())
+    finally:
+        row[token] = chosen
+
+
+def quotable(prompt: Sequence[int], eog: frozenset[int]) -> list[int]:
+    """The prompt with end-of-generation tokens blanked, so a quote never drafts one."""
+    return [-1 if t in eog else t for t in prompt]
+
+
 def replay(
     decoder: Decoder,
     next_logits: np.ndarray,
@@ -78,90 +93,139 @@ def replay(
     *,
     max_tokens: int,
     anchor_n: int = 3,
+    probation: int = 0,
+    prompt: Sequence[int] = (),
+    quote_policy: WindowPolicy | None = None,
     counters: Stats | None = None,
 ) -> Iterator[TokenEvent]:
     """Yield the emitted tokens of the answer, each `held` (from the draft) or `rewritten`.
 
     `next_logits` is the distribution after the prompt. `counters` receives the counts of
-    held and rewritten tokens, divergences, windows, rollbacks and re-anchors. Generation
-    stops at an end-of-generation argmax or after `max_tokens` tokens. The decoder's cache
-    ends holding prompt and answer (the last emitted token may be left undecoded when
+    held, rewritten and quoted tokens, divergences, windows, rollbacks and re-anchors.
+    Generation stops at an end-of-generation argmax or after `max_tokens` tokens. The decoder's
+    cache ends holding prompt and answer (the last emitted token may be left undecoded when
     `max_tokens` is reached).
+
+    A rewritten token (a correction or a serial token) is decoded together with the next
+    window when the old answer offers a re-anchor or, failing that, when the last emitted
+    tokens occur in `prompt` and its continuation can be drafted (a quote). Quotes are not the
+    old answer: they are held only on exact match and count as rewritten (and quoted).
+    The first answer token and the first `probation` tokens after each re-anchor are `strict`
+    for the rule: tolerance is earned by agreeing with the model again first.
     """
     c = counters if counters is not None else Stats()
     anchors = AnchorIndex(draft, anchor_n)
+    source = quotable(prompt, ctx.eog) if draft and quote_policy is not None else []
+    quotes = AnchorIndex(source, anchor_n) if source else None
     recent: deque[int] = deque(maxlen=anchor_n)
     logits = np.array(next_logits, copy=True)
+    pending: int | None = None  # emitted, not decoded yet
     emitted = 0
     p: int | None = 0 if draft else None
     watermark = 0
+    strict_left = 1 if draft else 0
 
-    def rewritten(token: int) -> TokenEvent:
+    def rewritten(token: int, margin: float, *, quoted: bool = False) -> TokenEvent:
         nonlocal emitted
         c.rewritten += 1
+        c.quoted += quoted
         recent.append(token)
         emitted += 1
-        return TokenEvent(REWRITTEN, token, emitted - 1)
+        return TokenEvent(REWRITTEN, token, emitted - 1, margin=margin)
 
-    def held(token: int, old_index: int) -> TokenEvent:
-        nonlocal emitted
+    def held(token: int, old_index: int, margin: float) -> TokenEvent:
+        nonlocal emitted, strict_left
         c.held += 1
+        strict_left = max(0, strict_left - 1)
         recent.append(token)
         emitted += 1
-        return TokenEvent(HELD, token, emitted - 1, old_index)
+        return TokenEvent(HELD, token, emitted - 1, old_index, margin=margin)
+
+    def accept_old(row: np.ndarray, top: int, old_index: int) -> bool:
+        return rule.accept(row, top, draft[old_index], old_index, ctx, strict=strict_left > 0)
 
     while emitted < max_tokens:
         if p is not None and p >= len(draft):
             p = None
-        if p is not None:
+        quoting = False
+        if pending is None:
             top = int(logits.argmax())
-            if not rule.accept(logits, top, draft[p], p, ctx):
+            if p is not None and not accept_old(logits, top, p):
                 c.divergences += 1
                 policy.observe(0, rejected=True)
                 watermark = max(watermark, p)
                 p = None
-                continue  # the serial branch emits the argmax as the correction
-            size = min(policy.next_size(), len(draft) - p, max_tokens - emitted)
-            window = draft[p : p + size]
-            base = decoder.n_tokens
-            rows = decoder.feed(window, all_logits=True, phase="verify")
-            c.windows += 1
-            tops = rows.argmax(axis=1)
-            yield held(window[0], p)
-            j = 1
-            while j < size and rule.accept(rows[j - 1], int(tops[j - 1]), window[j], p + j, ctx):
-                yield held(window[j], p + j)
-                j += 1
-            if j == size:
-                policy.observe(size, rejected=False)
-                logits = np.array(rows[size - 1], copy=True)
-                p += size
-                watermark = max(watermark, p)
+            if p is None:
+                if top in ctx.eog:
+                    return
+                yield rewritten(top, decision_margin(logits, top))
+                pending = top
                 continue
-            c.divergences += 1
-            policy.observe(j, rejected=True)
-            correction = int(tops[j - 1])
-            decoder.truncate(base + j)
-            c.rollbacks += 1
-            watermark = max(watermark, p + j)
-            p = None
-            if correction in ctx.eog or emitted >= max_tokens:
-                return
-            yield rewritten(correction)
-            if emitted >= max_tokens:
-                return
-            logits = np.array(decoder.feed([correction], all_logits=False, phase="serial")[0])
+            assert p is not None
+            size = min(policy.next_size(), len(draft) - p, max_tokens - emitted)
+            fed = list(draft[p : p + size])
+            yield held(fed[0], p, decision_margin(logits, fed[0]))
+            next_old = p + 1
         else:
-            token = int(logits.argmax())
-            if token in ctx.eog:
-                return
-            yield rewritten(token)
-            if emitted >= max_tokens:
-                return
-            logits = np.array(decoder.feed([token], all_logits=False, phase="serial")[0])
-        if draft:
-            resume = anchors.resume_at(list(recent), watermark)
+            resume = anchors.resume_at(list(recent), watermark) if draft else None
             if resume is not None:
                 c.reanchors += 1
-                p = resume
-                watermark = resume
+                p = watermark = next_old = resume
+                strict_left = probation
+                size = policy.next_size(first_checked=False)
+                candidates = draft[p : p + size]
+            elif quotes is not None and quote_policy is not None:
+                quote_at = quotes.resume_at(list(recent), 0)
+                size = 0 if quote_at is None else quote_policy.next_size(first_checked=False)
+                candidates = [] if quote_at is None else source[quote_at : quote_at + size]
+                if -1 in candidates:
+                    candidates = candidates[: list(candidates).index(-1)]
+                quoting = bool(candidates)
+                next_old = -1
+            else:
+                candidates = []
+            candidates = list(candidates)[: max_tokens - emitted]
+            if not candidates:
+                logits = np.array(decoder.feed([pending], all_logits=False, phase="serial")[0])
+                pending = None
+                continue
+            fed = [pending, *candidates]
+            pending = None
+        # Verify fed[1:]: row i of the window is the distribution for fed[i + 1].
+        base = decoder.n_tokens
+        rows = decoder.feed(fed, all_logits=True, phase="verify")
+        c.windows += 1
+        tops = rows.argmax(axis=1)
+        j = 1
+        while j < len(fed):
+            top = int(tops[j - 1])
+            if quoting:
+                if fed[j] != top:
+                    break
+                yield rewritten(fed[j], decision_margin(rows[j - 1], top), quoted=True)
+            else:
+                if not accept_old(rows[j - 1], top, next_old):
+                    break
+                yield held(fed[j], next_old, decision_margin(rows[j - 1], fed[j]))
+                next_old += 1
+            j += 1
+        window_policy = quote_policy if quoting and quote_policy is not None else policy
+        if j == len(fed):
+            window_policy.observe(len(fed) - 1, rejected=False)
+            logits = np.array(rows[len(fed) - 1], copy=True)
+            if not quoting:
+                p = next_old
+                watermark = max(watermark, p)
+            continue
+        c.divergences += not quoting
+        window_policy.observe(j - 1, rejected=True)
+        correction = int(tops[j - 1])
+        decoder.truncate(base + j)
+        c.rollbacks += 1
+        if not quoting:
+            watermark = max(watermark, next_old)
+        p = None
+        if correction in ctx.eog or emitted >= max_tokens:
+            return
+        yield rewritten(correction, decision_margin(rows[j - 1], correction))
+        pending = correction

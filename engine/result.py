@@ -15,12 +15,21 @@ class Draft:
     """An old answer to replay: its token ids and, when known, the prompt it answered.
 
     The prompt lets the edit-aware guards see what the edit changed; without it, only the
-    digit and copy guards apply. Store `Result.draft` (or its tokens and prompt) to redraft
-    in another process without the whole Result.
+    digit and copy guards apply. `margins` are the decision margins the tokens were chosen at
+    (`Result.margins`); without them no old decision counts as a near-tie. Store `Result.draft`
+    (or its tokens, prompt and margins) to redraft in another process without the whole Result.
     """
 
     tokens: Sequence[int]
     prompt: Prompt | None = None
+    margins: Sequence[float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.margins is not None and len(self.margins) != len(self.tokens):
+            raise ValueError(
+                f"a draft of {len(self.tokens)} tokens needs as many margins, "
+                f"got {len(self.margins)}"
+            )
 
 
 @dataclass
@@ -30,7 +39,8 @@ class Result:
     text: the answer text; tokens: its token ids (no end-of-generation token);
     spans: held/rewritten spans with their text (one rewritten span for a fresh answer);
     stats: counters and timings; messages: the chat messages it answered;
-    rule: the acceptance rule used (`None` for a fresh answer).
+    rule: the acceptance rule used (`None` for a fresh answer);
+    margins: per token, its logit minus the best other logit where it was decided.
     """
 
     text: str
@@ -39,6 +49,7 @@ class Result:
     stats: Stats
     messages: list[Message] = field(default_factory=list)
     rule: str | None = None
+    margins: list[float] = field(default_factory=list)
 
     @property
     def prompt_text(self) -> str:
@@ -47,7 +58,8 @@ class Result:
 
     @property
     def draft(self) -> Draft:
-        return Draft(list(self.tokens), self.messages or None)
+        margins = list(self.margins) if len(self.margins) == len(self.tokens) else None
+        return Draft(list(self.tokens), self.messages or None, margins)
 
 
 class Stream:

@@ -1,8 +1,11 @@
 """Acceptance rules: may a draft token be held at a position, given the fresh logits there?
 
 A rule is any object with `name`, `prepare(edit) -> EditContext` and
-`accept(logits, argmax, draft, old_index, ctx) -> bool`. Rules never hold a token that is not
-the argmax unless their own criterion allows it; the replay loop emits the argmax otherwise.
+`accept(logits, argmax, draft, old_index, ctx, strict=...) -> bool`. Rules never hold a token
+that is not the argmax unless their own criterion allows it; the replay loop emits the argmax
+otherwise. `strict` marks a position where tolerance has not been earned yet (the first answer
+tokens, and the first tokens after a jump back into the old answer): hold there only on exact
+match or a near-tie that the edit did not move.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ class AcceptanceRule(Protocol):
     def prepare(self, edit: Edit) -> EditContext: ...
 
     def accept(
-        self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext
+        self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext,
+        *, strict: bool = False,
     ) -> bool: ...
 
 
@@ -39,7 +43,8 @@ class ExactRule:
         return EditContext(eog=edit.eog)
 
     def accept(
-        self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext
+        self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext,
+        *, strict: bool = False,
     ) -> bool:
         return draft == argmax
 
@@ -66,9 +71,11 @@ class TolerantRule:
     Holds draft `d` where it is in the top-k and `logit(argmax) - logit(d)` is within a band
     that widens with the local entropy, except:
     - never where the argmax ends generation;
-    - only on exact match for guarded tokens (digits, words removed by the edit, content words
-      copied from a prompt: see `guards.exact_only_indices`);
-    - only on exact match where the argmax is a content token the edit inserted.
+    - only on exact match where the argmax is a content token the edit inserted;
+    - for guarded tokens (digits, words removed by the edit, content words copied from a
+      prompt: see `guards.exact_only_indices`) and at strict positions, only on exact match or
+      where the position is a near-tie both times: its old margin and its new gap to the argmax
+      both within the model's measured logit noise (`EditContext.near_tie`).
     """
 
     tau: float = 3.0
@@ -93,12 +100,15 @@ class TolerantRule:
         return EditContext(exact_only=exact_only, inserted=inserted, eog=edit.eog)
 
     def accept(
-        self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext
+        self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext,
+        *, strict: bool = False,
     ) -> bool:
         if draft == argmax:
             return True
-        if argmax in ctx.eog or old_index in ctx.exact_only or argmax in ctx.inserted:
+        if argmax in ctx.eog or argmax in ctx.inserted:
             return False
+        if strict or old_index in ctx.exact_only:
+            return ctx.near_tie(old_index, float(logits[argmax]) - float(logits[draft]))
         kth, allowed = band_margin(logits, min(self.top_k, logits.shape[0]), self.tau, self.floor)
         d = float(logits[draft])
         return d >= kth and float(logits[argmax]) - d <= allowed

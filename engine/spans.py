@@ -20,6 +20,8 @@ class TokenEvent:
     character added at the end when the answer stops inside a multi-byte character; a piece
     may be empty while such a character is incomplete); `starts_span` is True when the token opens
     a new held/rewritten span of the result, so a live view can follow the spans as they grow.
+    `margin` is the logit of the token minus the best other logit in the row it was decided
+    from (negative where a tolerant rule held a token that was not the argmax).
     """
 
     kind: SpanKind
@@ -28,6 +30,7 @@ class TokenEvent:
     old_index: int | None = None
     text: str = ""
     starts_span: bool = False
+    margin: float | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class Stats:
 
     `prompt_recomputed` counts the prompt tokens actually decoded, as the KV session saw them.
     `truncated` says the answer stopped early because the context window was full.
+    `quoted` counts the rewritten tokens that were verified in a window drafted from the prompt.
     """
 
     prompt_tokens: int = 0
@@ -45,6 +46,7 @@ class Stats:
     emitted: int = 0
     held: int = 0
     rewritten: int = 0
+    quoted: int = 0
     divergences: int = 0
     windows: int = 0
     rollbacks: int = 0

@@ -95,13 +95,28 @@ class WindowPolicy:
         p_reject = 1 - a ** (w - 1)
         return 1 + held_after_first + p_reject
 
-    def next_size(self) -> int:
+    def next_size(self, *, first_checked: bool = True) -> int:
+        """The size of the next window of draft tokens.
+
+        With `first_checked`, the first draft token was accepted from logits at hand. Without,
+        the window rides on a token that still has to be decoded (a correction or a serial
+        token), so every draft token is unverified; 0 then means: decode that token alone.
+        """
         if self.fixed is not None:
             return self.fixed
         serial = self.cost.cost(1)
+        a = self.acceptance
+        if not first_checked:
+            best, best_rate = 0, 1 / serial
+            for w in self.sizes:
+                held = a * (1 - a**w) / (1 - a)
+                rate = (1 + held) / self.cost.cost(w + 1)
+                if rate > best_rate:
+                    best, best_rate = w, rate
+            return max(best, self._grow_to) if best else 0
         best, best_rate = self.sizes[0], -1.0
         for w in self.sizes:
-            p_reject = 1 - self.acceptance ** (w - 1)
+            p_reject = 1 - a ** (w - 1)
             rate = self.expected_gain(w) / (self.cost.cost(w) + p_reject * serial)
             if rate > best_rate:
                 best, best_rate = w, rate

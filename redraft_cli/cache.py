@@ -3,10 +3,14 @@
 Layout (versioned, so a future format lives beside this one instead of misreading it):
 
     .redraft/CACHEDIR.TAG, .redraft/.gitignore
-    .redraft/v1/entries/<key>.json    prompt, answer (text and tokens), stats of one target
-    .redraft/v1/states/<key>.kv       llama.cpp KV state of that prompt and answer
-    .redraft/v1/outputs/<hash>.json   what redraft wrote to an output file (see outputs.py)
-    .redraft/v1/locks/<key>.lock      one flock per target
+    .redraft/v2/entries/<key>.json    prompt, answer (text, tokens, decision margins), stats
+    .redraft/v2/states/<key>.kv       llama.cpp KV state of that prompt and answer
+    .redraft/v2/outputs/<hash>.json   what redraft wrote to an output file (see outputs.py)
+    .redraft/v2/locks/<key>.lock      one flock per target
+
+v2 added the answers' decision margins. Files of the previous layout (v1) are still read where
+v2 has none: an entry without margins works, as margins unknown, and the record of an output
+written under v1 still protects its hand edits. Writes go to the current layout only.
 
 Every write is atomic; a file that fails to parse is reported once, deleted and regenerated.
 """
@@ -37,7 +41,9 @@ from .outcome import Mode
 if TYPE_CHECKING:
     from .config import Config
 
-LAYOUT = "v1"
+LAYOUT = "v2"
+PREVIOUS_LAYOUT = "v1"
+KEY_SCHEME = "v1"  # keys are unchanged since v1, so the previous layout's files are found
 _STATE_MAGIC = b"RDKV1\0"
 STALE_TEMPORARY_S = 60.0
 SUBFOLDERS = ("entries", "states", "outputs", "locks")
@@ -51,7 +57,7 @@ CACHEDIR_TAG = (
 def tagged_hash(tag: str, fields: dict[str, Any]) -> str:
     """A hash of `fields` under a domain tag, so keys of different kinds can never collide."""
     payload = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"redraft/{LAYOUT}/{tag}\0{payload}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"redraft/{KEY_SCHEME}/{tag}\0{payload}".encode()).hexdigest()[:32]
 
 
 def entry_key(*, model: str, template: str, settings: dict[str, Any], source: str) -> str:
@@ -79,6 +85,7 @@ class Entry:
     stats: Stats
     mode: Mode
     created: float = field(default_factory=time.time)
+    answer_margins: list[float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -101,11 +108,17 @@ class Entry:
                 raise ValueError(f"field {name!r} is missing")
             if not isinstance(data[name], kind):
                 raise ValueError(f"field {name!r} has the wrong type")
-        unknown = set(data) - set(checks)
+        unknown = set(data) - set(checks) - {"answer_margins"}
         if unknown:
             raise ValueError(f"unknown fields {sorted(unknown)}")
         if not all(isinstance(t, int) for t in data["answer_tokens"] + data["prompt_tokens"]):
             raise ValueError("token lists must hold integers")
+        margins = data.get("answer_margins")
+        if margins is not None and not (
+            isinstance(margins, list) and len(margins) == len(data["answer_tokens"])
+            and all(isinstance(m, (int, float)) and not isinstance(m, bool) for m in margins)
+        ):
+            raise ValueError("answer_margins must be one number per answer token")
         return cls(**{**data, "stats": Stats.from_dict(data["stats"]), "mode": Mode(data["mode"])})
 
 
@@ -173,6 +186,14 @@ class Cache:
         with exclusive_lock(path, timeout=timeout, what=what):
             yield
 
+    def readable(self, path: Path) -> Path:
+        """Where to read the cache file `path` of this layout: there, else where the previous
+        layout kept the same file, if it did."""
+        if path.exists():
+            return path
+        older = self.path / PREVIOUS_LAYOUT / path.relative_to(self.base)
+        return older if older.is_file() else path
+
     def make_way(self, path: Path) -> None:
         """Before a file is written at `path`: a folder there is damage, removed once."""
         if path.is_dir() and not path.is_symlink():
@@ -192,7 +213,7 @@ class Cache:
         return self.base / "entries" / f"{key}.json"
 
     def load_entry(self, key: str) -> Entry | None:
-        path = self._entry_path(key)
+        path = self.readable(self._entry_path(key))
         try:
             data = json.loads(read_cache_file(path).decode("utf-8"))
             entry = Entry.from_json(data)
@@ -220,7 +241,7 @@ class Cache:
 
     def load_state(self, key: str, model: str) -> tuple[list[int], bytes] | None:
         """The saved (tokens, state bytes) of `key`, or None. Marks it recently used."""
-        path = self._state_path(key)
+        path = self.readable(self._state_path(key))
         try:
             raw = read_cache_file(path)
             if not raw.startswith(_STATE_MAGIC):
@@ -282,11 +303,11 @@ class Cache:
 
     # --- size bound, info, clear ----------------------------------------------------------
 
-    def _files(self, sub: str) -> list[tuple[float, int, Path]]:
+    def _files(self, sub: str, layout: str = LAYOUT) -> list[tuple[float, int, Path]]:
         """(mtime, size, path) of the regular files of `sub`, oldest first. Temporaries of
         writes in progress (dot files) are not counted."""
         found = []
-        for path in (self.base / sub).glob("[!.]*"):
+        for path in (self.path / layout / sub).glob("[!.]*"):
             try:
                 st = path.stat()
             except FileNotFoundError:
@@ -335,7 +356,8 @@ class Cache:
         like a hand edit (see outputs.prune_records)."""
         removed = 0
         for sub in ("entries", "states"):
-            for _, _, path in self._files(sub):
+            # The previous layout's answers too: they would otherwise be read in their place.
+            for _, _, path in self._files(sub) + self._files(sub, PREVIOUS_LAYOUT):
                 path.unlink(missing_ok=True)
                 removed += 1
         stale = time.time() - STALE_TEMPORARY_S  # younger ones may belong to a running write

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from redraft_engine import noise_files
 from rich.console import Console
 from rich.table import Table
 
@@ -33,6 +35,8 @@ def config_document(config: Config) -> dict[str, Any]:
             {"source": str(t.source), "output": str(t.output), **t.options}
             for t in config.targets
         ],
+        "noise": [{"calibration": key, **estimate.to_json()}
+                  for key, estimate in noise_files(Path(config.settings.calibration_dir)).items()],
     }
 
 
@@ -54,3 +58,12 @@ def show_config(config: Config, *, as_json: bool, console: Console) -> None:
     for target in config.targets:
         extra = "".join(f", {k}={v!r}" for k, v in target.options.items())
         console.print(f"target: {target.source} -> {target.output}{extra}", markup=False)
+    measured = noise_files(Path(config.settings.calibration_dir))
+    if not measured:
+        console.print("near-tie noise: not measured yet (measured once per model, on its first "
+                      "answer)", markup=False)
+    for key, estimate in measured.items():
+        console.print(
+            f"near-tie noise: {estimate.noise:.2f} logits for calibration {key} (percentile "
+            f"{estimate.percentile:g} of {estimate.samples} batched-vs-serial margin changes, "
+            f"max {estimate.max_change:.2f})", markup=False)

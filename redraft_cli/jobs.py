@@ -115,7 +115,7 @@ def start_answer(
     max_tokens = job.settings.max_tokens
     if previous is None:
         return Mode.FRESH, eng.stream_generate(prompt, max_tokens=max_tokens)
-    draft = Draft(previous.answer_tokens, previous.prompt)
+    draft = Draft(previous.answer_tokens, previous.prompt, previous.answer_margins)
     return Mode.REDRAFT, eng.stream_redraft(
         prompt, draft, rule=job.settings.rule, max_tokens=max_tokens
     )
@@ -142,6 +142,7 @@ def record_answer(
         model=job.model.fingerprint, prompt=prompt,
         prompt_tokens=tokens[: result.stats.prompt_tokens], answer=result.text,
         answer_tokens=list(result.tokens), stats=result.stats, mode=mode,
+        answer_margins=list(result.margins) if len(result.margins) == len(result.tokens) else None,
     )
     cache.save_entry(entry)
     try:

@@ -90,7 +90,7 @@ def _record_path(cache: Cache, output: Path) -> Path:
 
 def load_record(cache: Cache, output: Path) -> OutputRecord | None:
     """The record of `output`, None if redraft has none (a damaged one is reported once)."""
-    path = _record_path(cache, output)
+    path = cache.readable(_record_path(cache, output))
     try:
         data = json.loads(read_cache_file(path).decode("utf-8"))
         written, pending = data["sha256"], data.get("pending")

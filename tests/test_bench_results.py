@@ -18,6 +18,7 @@ from redraft_cli.bench.checks import (
 )
 from redraft_cli.bench.export import document, machine_info
 from redraft_cli.bench.results import OVERALL, case_result, summarize
+from redraft_cli.bench.stability import kept_apart_from_edit
 
 BEFORE = "The Kestrel bridge opens on March 14. Mayor Lind will cut the ribbon."
 AFTER = "The Kestrel bridge opens on April 3. Mayor Lind will cut the ribbon."
@@ -192,3 +193,35 @@ def test_per_token_speedup_compares_at_equal_work():
     assert r.per_token_speedup("tolerant", "fresh") == pytest.approx(1.0)
     assert summarize([r])[OVERALL]["median_per_token_speedup_vs_fresh"]["tolerant"] == (
         pytest.approx(1.0))
+
+
+# --- stability ------------------------------------------------------------------------------
+
+def test_kept_apart_from_edit_allows_only_the_edited_words_to_change():
+    before, after = "The bridge opens in spring.", "The brigde opens in spring."
+    old = "The bridge opens in spring, the city said."
+    assert kept_apart_from_edit(old, "The brigde opens in spring, the city said!", before, after)
+    assert not kept_apart_from_edit(old, "The bridge opens in summer, the city said.", before,
+                                    after)
+    same = "Spacing  only."
+    assert kept_apart_from_edit(old, old, same, same.replace("  ", " "))
+    assert not kept_apart_from_edit(old, old + " Also.", same, same.replace("  ", " "))
+
+
+def test_stability_summarizes_trivial_edits_of_the_tolerant_arm():
+    cases = []
+    for i, (edit, held, tolerant) in enumerate([
+        ("typo", 1.0, "Opens April 3."), ("whitespace", 0.6, "Opens April 3, says Lind."),
+        ("date-change", 0.1, "Opens April 3."),
+    ]):
+        case = make_case(id=f"c{i}")
+        case = Case(**{**case.__dict__, "before": AFTER, "extra": {"edit": edit}})
+        run = make_run(case, "Opens April 3.", "x", "Opens April 3.", "Opens April 3.", tolerant)
+        run.runs["tolerant"] = [arm(tolerant, held=held)]
+        cases.append(case_result(run))
+    summary = summarize(cases)[OVERALL]["stability"]
+    assert summary["cases"] == 2  # the date change is not a trivial edit
+    assert summary["median_held_fraction"] == pytest.approx(0.8)
+    assert summary["min_held_fraction"] == 0.6
+    assert summary["unchanged_apart_from_edit"] == 1  # the whitespace edit added words
+    assert summarize([cases[2]])[OVERALL]["stability"] is None

@@ -231,3 +231,38 @@ def test_clear_removes_stale_temporaries_but_not_a_write_in_progress(cache):
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     cache.clear()
     assert not old.exists() and young.exists()
+
+
+def test_margins_round_trip_and_an_old_layout_entry_loads_without_them(cache):
+    with_margins = entry()
+    with_margins.answer_margins = [0.25, -1.5]
+    cache.save_entry(with_margins)
+    assert cache.load_entry("k" * 32).answer_margins == [0.25, -1.5]
+
+    # An entry written by the previous layout (v1: no margins field, its own folder).
+    old = entry(key="o" * 32).to_json()
+    del old["answer_margins"]
+    v1 = cache.path / "v1" / "entries"
+    v1.mkdir(parents=True)
+    (v1 / f"{'o' * 32}.json").write_text(json.dumps(old))
+    loaded = cache.load_entry("o" * 32)
+    assert loaded is not None and loaded.answer_margins is None
+    assert loaded.answer_tokens == [3, 4]
+    # Writes go to the current layout, which then wins over the old file.
+    loaded.answer = "Rewritten."
+    cache.save_entry(loaded)
+    assert (cache.path / LAYOUT / "entries" / f"{'o' * 32}.json").is_file()
+    assert cache.load_entry("o" * 32).answer == "Rewritten."
+    # Clearing answers clears the previous layout's too, or they would come back.
+    assert cache.clear() >= 3
+    assert cache.load_entry("o" * 32) is None
+
+
+def test_margins_that_do_not_match_the_answer_are_corrupt(cache, warnings):
+    bad = entry().to_json()
+    bad["answer_margins"] = [0.5]  # two answer tokens
+    path = cache.path / LAYOUT / "entries" / f"{'k' * 32}.json"
+    cache.ensure()
+    path.write_text(json.dumps(bad))
+    assert cache.load_entry("k" * 32) is None
+    assert len(warnings) == 1 and "one number per answer token" in warnings[0]

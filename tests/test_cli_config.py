@@ -142,11 +142,17 @@ def test_config_shows_the_calibration_folder_and_clear_all_empties_it(project, t
     (folder / ".calibration-cost3-abc.json.x1.tmp").write_text("")
     (folder / "someone-elses.json").write_text("{}")
     (project / "redraft.toml").write_text(f"calibration_dir = {str(folder)!r}\n")
+    assert "near-tie noise: not measured yet" in runner.invoke(app, ["config"]).stdout
+    noise = {"noise": 0.37, "max_change": 0.47, "samples": 184, "percentile": 99.0}
+    (folder / "calibration-noise1-abc-t2.json").write_text(json.dumps(noise))
     shown = runner.invoke(app, ["config", "--json"])
     setting = json.loads(shown.stdout)["settings"]["calibration_dir"]
     assert setting == {"value": str(folder), "source": "redraft.toml"}
+    assert json.loads(shown.stdout)["noise"] == [{"calibration": "abc-t2", **noise}]
+    assert "near-tie noise: 0.37 logits for calibration abc-t2" in runner.invoke(
+        app, ["config"]).stdout
     assert runner.invoke(app, ["cache", "clear"]).exit_code == 0
-    assert len(list(folder.iterdir())) == 3  # only --all touches calibrations
+    assert len(list(folder.iterdir())) == 4  # only --all touches calibrations
     result = runner.invoke(app, ["cache", "clear", "--all"])
-    assert "removed 2 calibration files" in result.stdout
+    assert "removed 3 calibration files" in result.stdout
     assert [p.name for p in folder.iterdir()] == ["someone-elses.json"]

@@ -43,7 +43,7 @@ def temporaries(root: Path) -> list[str]:
 
 
 def stored_answer(root: Path) -> str:
-    (entry,) = (root / ".redraft" / "v1" / "entries").glob("*.json")
+    (entry,) = (root / ".redraft" / "v2" / "entries").glob("*.json")
     return json.loads(entry.read_text())["answer"].strip() + "\n"
 
 
@@ -116,7 +116,7 @@ def wait_until_stopped(pid: int, timeout: float = 120) -> None:
 
 
 def test_a_kv_state_that_does_not_load_is_reported_and_recomputed(edited):
-    (state,) = (edited / ".redraft" / "v1" / "states").glob("*.kv")
+    (state,) = (edited / ".redraft" / "v2" / "states").glob("*.kv")
     raw = state.read_bytes()
     state.write_bytes(raw[: len(raw) // 2] + b"\0" * (len(raw) - len(raw) // 2))
     result = redraft(edited, "--json")
@@ -140,9 +140,9 @@ def _damage(path: Path, how: str) -> None:
         path.write_bytes(os.urandom(max(64, path.stat().st_size)))
 
 
-CACHE_FILES = ["CACHEDIR.TAG", ".gitignore", "v1/entries/*.json", "v1/states/*.kv",
-               "v1/outputs/*.json", "v1/locks/*.lock"]
-CACHE_FOLDERS = ["v1", "v1/entries", "v1/states", "v1/outputs", "v1/locks"]
+CACHE_FILES = ["CACHEDIR.TAG", ".gitignore", "v2/entries/*.json", "v2/states/*.kv",
+               "v2/outputs/*.json", "v2/locks/*.lock"]
+CACHE_FOLDERS = ["v2", "v2/entries", "v2/states", "v2/outputs", "v2/locks"]
 DAMAGE = ([(f, how) for f in CACHE_FILES for how in ("truncate", "randomise", "to-folder")]
           + [(d, "to-file") for d in CACHE_FOLDERS])
 
@@ -161,7 +161,7 @@ def test_a_damaged_cache_is_never_an_internal_error(answered, tmp_path, where, h
     assert "Traceback" not in first.stderr and "internal error" not in first.stderr
     assert len(first.stderr.splitlines()) <= 3, first.stderr  # a warning, and the target line
     second = redraft(root)
-    if where == "v1":
+    if where == "v2":
         # Every answer and every record of what was written are gone, and the output does
         # not prove itself: redraft refuses to guess and says how to go on.
         assert second.returncode == 2 and "pass --force to replace it" in second.stderr

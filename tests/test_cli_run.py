@@ -129,6 +129,28 @@ def test_hand_edited_output_is_refused_unless_forced(project, model_loads):
     assert invoke("run", "doc.md", "--out", "out.md").exit_code == 0
 
 
+def test_a_project_cached_by_the_previous_layout_keeps_its_answers_and_hand_edits(project):
+    assert invoke("run", "doc.md", "--out", "out.md").exit_code == 1
+    entry_file, = (project / ".redraft" / "v2" / "entries").glob("*.json")
+    assert len(json.loads(entry_file.read_text())["answer_margins"]) > 0
+    # What an older redraft left: the same files under v1, entries without margins.
+    (project / ".redraft" / "v2").rename(project / ".redraft" / "v1")
+    for path in (project / ".redraft" / "v1" / "entries").glob("*.json"):
+        doc = json.loads(path.read_text())
+        del doc["answer_margins"]
+        path.write_text(json.dumps(doc))
+    (project / "out.md").write_text((project / "out.md").read_text() + "My own note.\n")
+    refused = invoke("run", "doc.md", "--out", "out.md")
+    assert refused.exit_code == 2 and "was edited since redraft last wrote it" in refused.stderr
+
+    (project / "out.md").unlink()
+    (project / "doc.md").write_text(DOC.replace("room 12", "room 14"))
+    redrafted = invoke("run", "doc.md", "--out", "out.md", "--json")
+    assert redrafted.exit_code == 1, redrafted.stderr
+    report = json.loads(redrafted.stdout)["targets"][0]
+    assert report["mode"] == "redraft" and report["stats"]["held"] > 0
+
+
 def test_document_too_long_for_the_context(project):
     (project / "doc.md").write_text(DOC * 8)
     result = invoke("run", "doc.md", "--n-ctx", "256")
@@ -180,7 +202,7 @@ def test_quick_start_targets_corrupt_entry_and_lock(tmp_path, monkeypatch):
     # A corrupt entry is reported once and regenerated; the other target is untouched.
     config = load_config(work)
     key = job_for_file(config, Models(), work / "notes.md", None).key
-    entry_file = config.cache_dir / "v1" / "entries" / f"{key}.json"
+    entry_file = config.cache_dir / "v2" / "entries" / f"{key}.json"
     entry_file.write_text("{ not json")
     (work / "notes.summary.md").unlink()
     third = invoke("run")

@@ -140,7 +140,7 @@ def test_a_save_during_generation_cancels_it_and_the_newest_save_wins(tmp_path, 
     final = w.next_event("answer")
     assert final["mode"] == "redraft"
 
-    (entry,) = (tmp_path / ".redraft" / "v1" / "entries").glob("*.json")
+    (entry,) = (tmp_path / ".redraft" / "v2" / "entries").glob("*.json")
     stored = json.loads(entry.read_text())
     assert stored["source_sha256"] == hashlib.sha256(newest.encode()).hexdigest()
     assert stored["answer"] == final["text"]
@@ -177,7 +177,7 @@ def test_a_burst_of_saves_settles_on_the_last_content(tmp_path, watcher_factory)
         doc.write_text(last)
         time.sleep(0.05)
     wanted = hashlib.sha256(last.encode()).hexdigest()
-    entries = tmp_path / ".redraft" / "v1" / "entries"
+    entries = tmp_path / ".redraft" / "v2" / "entries"
     deadline = time.monotonic() + EVENT_TIMEOUT_S
     while time.monotonic() < deadline:
         event = w.next_event("answer")
@@ -209,6 +209,6 @@ def test_a_run_while_watch_holds_the_target_waits_and_agrees(tmp_path, watcher_f
         again = subprocess.run([sys.executable, "-m", "redraft_cli", "run"], cwd=tmp_path,
                                env=env, capture_output=True, text=True, timeout=300)
         assert again.returncode in expected, again.stderr
-    (entry,) = (tmp_path / ".redraft" / "v1" / "entries").glob("*.json")
+    (entry,) = (tmp_path / ".redraft" / "v2" / "entries").glob("*.json")
     stored = json.loads(entry.read_text())["answer"]
     assert (tmp_path / "doc.sum.md").read_text() == stored.strip() + "\n"

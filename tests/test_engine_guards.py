@@ -1,7 +1,9 @@
 """The tolerant rule's guards on the real default model: stale facts must not survive an edit.
 
-The cases were found by running SmolLM2-135M-Instruct on edits and keeping those where the band
-rule alone (guards off) keeps the stale fact, so each test can fail if a guard stops working.
+Every edit changes the right answer (a near-tie that the edit did not move is held on purpose:
+see test_engine_stability.py). The cases were found by running SmolLM2-135M-Instruct on edits
+and keeping those where the band alone (guards off) keeps the stale fact, so each test can
+fail if a guard stops working.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ SUMMARIZE = (
     "Summarize the following document in a short paragraph. "
     "Keep names, numbers and dates exactly as the document gives them.\n\n{document}"
 )
-NO_GUARDS = TolerantRule(guard_copies=False, guard_inserted=False)
 
 
 def population_table(rows: list[tuple[str, int]]) -> str:
@@ -36,31 +37,37 @@ def engine(tmp_path_factory):
     eng.close()
 
 
-# An appended row that does not change the right answer flips the model's fresh answer to
-# another city of the table; the band alone (guards off) keeps the old, now stale, city.
-ENTITY_FLIPS = [
-    ([("Lille", 230), ("Bordeaux", 260), ("Rennes", 220)], ("Toulouse", 480), "Bordeaux", "Lille"),
-    ([("Lille", 230), ("Bordeaux", 260), ("Rennes", 220)], ("Nice", 340), "Bordeaux", "Lille"),
-    ([("Toulouse", 480), ("Nice", 340), ("Lille", 230)], ("Rennes", 220), "Lille", "Rennes"),
-]
+# Edits that change the right answer: the smallest city of the table is renamed. The answer
+# is led to name the city mid-sentence, past the first tokens (which only an exact match or a
+# near-tie may hold anyway). This model's band already rejects the old name there, so the
+# control is a band wide enough to hold any top-20 token (as for numbers below): without
+# guards it keeps the old name, with them the new one comes out.
+WIDE = {"tau": 20.0, "floor": 20.0}
+LEADING = (
+    "Answer the question using only the document below. Reply with one sentence that starts "
+    'with "The city with the smallest population is".\nQuestion: Which city has the smallest '
+    "population?\n\n{document}"
+)
+SMALL = [("Toulouse", 480), ("Nice", 340), ("Lille", 230)]
+RENAMES = ["Bordeaux", "Brest"]
 
 
-@pytest.mark.parametrize("rows,extra,stale,fresh_city", ENTITY_FLIPS,
-                         ids=[f"{c[2]}-to-{c[3]}" for c in ENTITY_FLIPS])
-def test_copy_guard_emits_the_fresh_entity(engine, rows, extra, stale, fresh_city):
-    question = "Which city has the smallest population?"
-    before = ANSWER.format(question=question, document=population_table(rows))
-    after = ANSWER.format(question=question, document=population_table(rows + [extra]))
+@pytest.mark.parametrize("new_name", RENAMES)
+def test_copy_guard_emits_the_fresh_entity(engine, new_name):
+    before = LEADING.format(document=population_table(SMALL))
+    after = LEADING.format(document=population_table(SMALL[:2] + [(new_name, 230)]))
+    lead = "The city with the smallest population is "
     old = engine.generate(before, max_tokens=40)
     fresh = engine.generate(after, max_tokens=40)
-    assert old.text.startswith(stale) and fresh.text.startswith(fresh_city)
+    assert old.text.startswith(lead + "Lille") and fresh.text.startswith(lead + new_name)
 
-    unguarded = engine.redraft(after, old, rule=NO_GUARDS, max_tokens=40)
-    assert unguarded.text.startswith(stale), "the band alone no longer keeps the stale city"
+    unguarded = TolerantRule(**WIDE, guard_copies=False, guard_inserted=False)
+    kept = engine.redraft(after, old, rule=unguarded, max_tokens=40)
+    assert kept.text.startswith(lead + "Lille"), "control: without guards the old name stays"
 
-    guarded = engine.redraft(after, old, max_tokens=40)
-    assert guarded.text.startswith(fresh_city)
-    assert stale not in guarded.text
+    guarded = engine.redraft(after, old, rule=TolerantRule(**WIDE), max_tokens=40)
+    assert guarded.text.startswith(lead + new_name)
+    assert "Lille" not in guarded.text
     assert guarded.stats.held > 0  # the rest of the sentence is still replayed
 
 
@@ -73,9 +80,7 @@ NUMBER_EDITS = [
      "year thanks to the new tram line.", "8,400", "9,100"),
 ]
 # On this model a copied digit trails the fresh one by far more than the default band, so the
-# band alone already rejects a stale number here. A band this wide holds any top-20 token: with
-# it, only the guards can re-derive the number, which makes the guards' own effect visible.
-WIDE = {"tau": 20.0, "floor": 20.0}
+# band alone already rejects a stale number here: the WIDE band is the control.
 
 
 @pytest.mark.parametrize("template,old_value,new_value", NUMBER_EDITS,

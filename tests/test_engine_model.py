@@ -17,7 +17,9 @@ MAX_TOKENS = 96
 # part where the top two tokens are nearly tied. A first difference counts as such a flip only
 # if the two tokens' logits (after the common prefix, batched prefill) are within NEAR_TIE.
 # Observed on this build against the independent greedy loop below: SmolLM2 parts on 2 of 12
-# pairs, at gaps of 0.07 and 0.09; Gemma 3 at gaps of 0.02-0.17. The bound leaves 1.5x that.
+# pairs, at gaps of 0.07 and 0.09; Gemma 3 at gaps of 0.02-0.17. The bound leaves 1.5x that,
+# or the engine's own measured batched-vs-serial noise where that is larger: a correction now
+# rides in the next window, so more of the replay's rows come from batched decodes.
 NEAR_TIE = 0.25
 # The snapshot path re-decodes the kept answer in one batch after each rollback, so its cache
 # drifts further from the normal path's: first differences seen at gaps up to 0.36 (Gemma 3).
@@ -92,7 +94,8 @@ def test_exact_redraft_matches_fresh_generation(engine, name, before, after):
     # Where the new answer starts like the old one, that agreement came from the draft.
     agreed = first_difference(redrafted.tokens, old.tokens)
     assert redrafted.stats.held >= (len(redrafted.tokens) if agreed is None else agreed)
-    assert_same_or_near_tie(engine, after, redrafted.tokens, reference)
+    assert_same_or_near_tie(engine, after, redrafted.tokens, reference,
+                            max(NEAR_TIE, engine.noise))
 
 
 def test_redraft_of_unchanged_prompt_holds_everything_in_windows(engine):

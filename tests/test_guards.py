@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 from redraft_engine.guards import Edit, exact_only_indices, inserted_token_ids, token_words
 from redraft_engine.rules import ExactRule, TolerantRule, band_margin
 
@@ -126,3 +130,56 @@ def test_an_unedited_prompt_holds_copies_with_tolerance():
     ctx = rule.prepare(edit(doc, doc, ["Maria", " Ok", "af", "or"]))
     assert ctx.exact_only == frozenset() and ctx.inserted == frozenset()
     assert ExactRule().prepare(edit(doc, doc, [])).eog == frozenset({EOG})
+
+
+def guarded_ctx(old_margins: list[float], noise: float):
+    """A context where every old token is guarded (copied digits), with the given margins."""
+    doc = "Build 4127 shipped."
+    pieces = [" 4", "1", "2", "7"]
+    ctx = TolerantRule().prepare(edit(doc, doc.replace("shipped", "landed"), pieces))
+    assert ctx.exact_only == frozenset(range(4))
+    return replace(ctx, old_margins=tuple(old_margins), noise=noise)
+
+
+def test_a_guarded_near_tie_is_held_only_within_the_noise_both_ways():
+    rule = TolerantRule()
+    ctx = guarded_ctx([0.1, 0.3, 0.45, -0.2], noise=0.4)
+    row = logits_with(top=30, draft=31, gap=0.35)
+    assert rule.accept(row, 30, 31, 0, ctx)  # old 0.1, new 0.35: a coin flip both times
+    assert rule.accept(row, 30, 31, 1, ctx)
+    assert not rule.accept(row, 30, 31, 2, ctx)  # the old decision was clear (0.45 > 0.4)
+    assert rule.accept(row, 30, 31, 3, ctx)  # a negative old margin counts by its size
+    wider = logits_with(top=30, draft=31, gap=0.5)
+    assert not rule.accept(wider, 30, 31, 0, ctx)  # the edit moved the decision past the noise
+    short = guarded_ctx([0.1], noise=0.4)  # a guarded token with no margin recorded
+    assert not rule.accept(row, 30, 31, 2, short)
+
+
+def test_without_noise_or_margins_a_guarded_token_needs_an_exact_match():
+    rule = TolerantRule()
+    row = logits_with(top=30, draft=31, gap=0.01)
+    assert not rule.accept(row, 30, 31, 0, guarded_ctx([0.0] * 4, noise=0.0))
+    assert not rule.accept(row, 30, 31, 0, guarded_ctx([], noise=1.0))
+
+
+def test_strict_positions_follow_the_near_tie_rule_even_unguarded():
+    rule = TolerantRule()
+    ctx = replace(rule.prepare(edit("a b", "a c", ["x", "y"])), old_margins=(0.1, 2.0),
+                  noise=0.3)
+    near = logits_with(top=30, draft=31, gap=0.2)
+    banded = logits_with(top=30, draft=31, gap=0.9)
+    assert rule.accept(banded, 30, 31, 1, ctx)  # tolerance where it was earned
+    assert not rule.accept(banded, 30, 31, 1, ctx, strict=True)
+    assert rule.accept(near, 30, 31, 0, ctx, strict=True)
+    assert not rule.accept(near, 30, 31, 1, ctx, strict=True)  # old decision was clear
+    assert not rule.accept(near, 30, 31, 0, replace(ctx, inserted=frozenset({30})), strict=True)
+
+
+@given(st.floats(-2, 2), st.floats(0, 2), st.floats(0, 2), st.floats(0, 2))
+def test_the_near_tie_rule_is_monotone_in_the_noise(old_margin, gap, noise, more):
+    rule = TolerantRule()
+    row = logits_with(top=30, draft=31, gap=gap)
+    held_at = [rule.accept(row, 30, 31, 0, guarded_ctx([old_margin] * 4, noise=n))
+               for n in (noise, noise + more)]
+    assert held_at[0] <= held_at[1]  # more noise never rejects what less noise held
+    assert held_at[0] == (abs(old_margin) <= noise and float(row[30]) - float(row[31]) <= noise)

@@ -163,3 +163,91 @@ def test_span_builder_reports_each_new_span_once():
     assert [builder.add(e) for e in events] == [True, False, True, True, False]
     assert [(s.kind, s.start, s.end, s.text) for s in builder.result()] == [
         (HELD, 0, 2, "ab"), (HELD, 2, 3, "c"), (REWRITTEN, 3, 5, "de")]
+
+
+class CoinFlip(FakeModel):
+    """Greedy output 4 5 6 7 8 9; at answer position 2 token 6 leads token 3 by `lead`
+    (negative: 3 leads), everywhere else the scripted token leads by 5 logits."""
+
+    def __init__(self, prompt, lead):
+        super().__init__(prompt, vocab=VOCAB)
+        self.lead = lead
+
+    def logits_after(self, prefix):
+        import numpy as np
+
+        script = [4, 5, 6, 7, 8, 9]
+        i = len(prefix) - len(self.prompt)
+        row = np.zeros(self.vocab, dtype=np.float32)
+        if i >= len(script):
+            row[EOG] = 5.0
+            return row
+        row[script[i]] = 5.0
+        if i == 2:
+            row[6], row[3] = 5.0, 5.0 - self.lead
+        return row
+
+
+def redraft_with_margins(old_lead, new_lead, noise):
+    old_model = CoinFlip([1], old_lead)
+    old_events, _ = run(old_model, [], ExactRule(), EditContext(eog=frozenset({EOG})),
+                        None, 10, 2)
+    old = [e.token for e in old_events]
+    margins = tuple(e.margin for e in old_events)
+    ctx = EditContext(exact_only=frozenset(range(len(old))), eog=frozenset({EOG}),
+                      old_margins=margins, noise=noise)
+    new_model = CoinFlip([1, 2], new_lead)
+    events, counters = run(new_model, old, TolerantRule(top_k=5), ctx, None, 10, 2)
+    return old, [e.token for e in events], counters
+
+
+def test_a_flipped_coin_is_held_and_a_real_flip_is_re_derived():
+    # Old decision 6 over 3 by 0.1; under the edit 3 leads by 0.2: both within noise 0.3.
+    old, new, counters = redraft_with_margins(0.1, -0.2, noise=0.3)
+    assert old == [4, 5, 6, 7, 8, 9] and new == old and counters.divergences == 0
+    # Control: the same edit without the near-tie rule re-derives the guarded token.
+    _, new_off, _ = redraft_with_margins(0.1, -0.2, noise=0.0)
+    assert new_off[2] == 3
+    # A real flip: the old decision was clear (by 2.0), so the edit changed it.
+    old, new, counters = redraft_with_margins(2.0, -0.2, noise=0.3)
+    assert new[2] == 3 and counters.divergences >= 1
+
+
+@settings_
+@given(edits(), st.sampled_from([None, 1, 3, 8]), st.integers(1, 70), st.integers(1, 4),
+       st.integers(0, 4))
+def test_strict_positions_hold_only_exact_matches(edit, window, max_tokens, anchor_n, probation):
+    """The first answer token and the first `probation` held tokens after each jump back into
+    the old answer are exact matches (no margins, so no near-ties either)."""
+    _, new, answer, seed = edit
+    rule = TolerantRule(tau=20.0, floor=20.0, top_k=VOCAB)  # would hold almost anything
+    model = FakeModel(new, vocab=VOCAB, seed=seed)
+    events = list(replay(model, model.start(), answer, rule, EditContext(eog=frozenset({EOG})),
+                         policy_for(window), max_tokens=max_tokens, anchor_n=anchor_n,
+                         probation=probation))
+    prefix = list(new)
+    strict_left = 1
+    for ev in events:
+        top = int(model.logits_after(prefix).argmax())
+        if ev.kind == REWRITTEN:
+            assert ev.token == top
+            strict_left = probation  # the next held token can only follow a re-anchor
+        elif strict_left > 0:
+            assert ev.token == top
+            strict_left -= 1
+        prefix.append(ev.token)
+
+
+@settings_
+@given(edits(), st.sampled_from([None, 1, 5, 16]), st.integers(1, 70), st.integers(1, 4))
+def test_quotes_from_the_prompt_keep_the_exact_rule_lossless(edit, window, max_tokens, anchor_n):
+    _, new, answer, seed = edit
+    model = FakeModel(new, vocab=VOCAB, seed=seed)
+    counters = Stats()
+    events = list(replay(model, model.start(), answer, ExactRule(),
+                         EditContext(eog=frozenset({EOG})), policy_for(window),
+                         max_tokens=max_tokens, anchor_n=anchor_n, prompt=new * 3,
+                         quote_policy=policy_for(window), counters=counters))
+    assert [e.token for e in events] == model.greedy(max_tokens)
+    assert all(e.kind == REWRITTEN for e in events if e.old_index is None)
+    assert counters.held + counters.rewritten == len(events)

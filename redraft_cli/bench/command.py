@@ -102,7 +102,8 @@ def run_bench(
     wall = time.perf_counter() - started
     run_settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
                     "max_tokens": settings.max_tokens, "threads": settings.threads,
-                    "n_ctx": engine.n_ctx, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+                    "n_ctx": engine.n_ctx, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                    "noise": engine.noise, "probation": engine.probation}
     _report(out, engine, results, run_settings, wall, json_path, plot_path)
     return 1 if any(r.regression for r in results) else 0
 
@@ -125,7 +126,8 @@ def _report(
         f"{len(results)} cases × {run_settings['repeat']} repeats, max "
         f"{run_settings['max_tokens']} tokens, model {model_info['name']} "
         f"({model_info['description']}), {machine_line(machine)}; "
-        f"bench wall time {wall / 60:.1f} min. Ratios are baseline time / arm time: "
+        f"bench wall time {wall / 60:.1f} min; near-tie noise {engine.noise:.2f} logits "
+        f"(measured), probation {engine.probation}. Ratios are baseline time / arm time: "
         "'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an empty cache."
     )
     print_summary(out, summary, footer)

@@ -94,7 +94,32 @@ def summary_tables(summary: dict[str, dict[str, Any]]) -> list[Table]:
             f"[red]{strict}[/]" if strict else "0",
             f"{ra['exact']}/{ra['tolerant']}, {sa['exact']}/{sa['tolerant']}",
         )
-    return [speed, work]
+    tables = [speed, work]
+    stable = stability_table(summary)
+    if stable is not None:
+        tables.append(stable)
+    return tables
+
+
+def stability_table(summary: dict[str, dict[str, Any]]) -> Table | None:
+    """The tolerant arm on typo, whitespace and punctuation edits, per category."""
+    rows = [(name, s["stability"]) for name, s in summary.items() if s.get("stability")]
+    if not rows:
+        return None
+    table = Table(
+        title="Stability of the tolerant arm on typo, whitespace and punctuation edits: held "
+        "fraction, and answers whose words changed only where the document's did",
+        title_justify="left",
+    )
+    for header in ("category", "cases", "median held", "min held", "unchanged apart from edit"):
+        table.add_column(header, justify="left" if header == "category" else "right")
+    for name, st in rows:
+        table.add_row(
+            f"[bold]{name}[/]" if name == OVERALL else name, str(st["cases"]),
+            _fraction(st["median_held_fraction"]), _fraction(st["min_held_fraction"]),
+            f"{st['unchanged_apart_from_edit']} / {st['cases']}",
+        )
+    return table
 
 
 def print_summary(console: Console, summary: dict[str, dict[str, Any]], footer: str) -> None:

@@ -12,6 +12,7 @@ from rapidfuzz import fuzz
 from .arms import ARMS, REDRAFT_ARMS, ArmRun, CaseRun
 from .cases import CATEGORIES
 from .checks import attributable_checks, case_checks, failed, regressions
+from .stability import kept_apart_from_edit, stability
 
 OVERALL = "all"
 # Keys of a case's extra fields worth carrying into reports.
@@ -59,6 +60,7 @@ class CaseResult:
     old_failed: tuple[str, ...]
     regressed: dict[str, tuple[str, ...]]  # attributable, per redraft arm
     strict_regressed: dict[str, tuple[str, ...]]
+    kept_apart_from_edit: bool  # the tolerant answer's words changed only where the doc's did
 
     @property
     def regression_arms(self) -> list[str]:
@@ -99,6 +101,7 @@ class CaseResult:
             "speedup_vs_fresh": {a: self.speedup(a, "fresh") for a in REDRAFT_ARMS},
             "speedup_vs_cold": {a: self.speedup(a, "cold") for a in ("fresh", *REDRAFT_ARMS)},
             "old": {"text": self.old_text, "failed": list(self.old_failed)},
+            "kept_apart_from_edit": self.kept_apart_from_edit,
         }
 
 
@@ -126,6 +129,10 @@ def case_result(run: CaseRun) -> CaseResult:
             arm: tuple(str(c) for c in regressions(checks, texts["fresh"], texts[arm]))
             for arm in REDRAFT_ARMS
         },
+        kept_apart_from_edit=all(
+            kept_apart_from_edit(run.old.text, r.text, case.before, case.after)
+            for r in run.runs["tolerant"]
+        ),
     )
 
 
@@ -196,6 +203,10 @@ def summarize_group(results: Sequence[CaseResult]) -> dict[str, Any]:
         "strict_regressions": sum(1 for r in results if r.strict_regression),
         "strict_regressions_by_arm": count(
             REDRAFT_ARMS, lambda r, a: bool(r.strict_regressed[a])),
+        "stability": stability([
+            (r.labels.get("edit"), r.arms["tolerant"].held_fraction, r.kept_apart_from_edit)
+            for r in results
+        ]),
     }
 
 
