@@ -226,7 +226,7 @@ def test_strict_positions_hold_only_exact_matches(edit, window, max_tokens, anch
                          policy_for(window), max_tokens=max_tokens, anchor_n=anchor_n,
                          probation=probation))
     prefix = list(new)
-    strict_left = 1
+    strict_left = 1  # the first token: exact only
     for ev in events:
         top = int(model.logits_after(prefix).argmax())
         if ev.kind == REWRITTEN:

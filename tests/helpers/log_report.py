@@ -32,8 +32,8 @@ def service_log() -> str:
     return "\n".join(lines)
 
 
-def double_space_near_end(text: str, from_end: int = 40) -> str:
-    """The same text with its `from_end`-th last space doubled (about 260 characters from the
+def double_space_near_end(text: str, from_end: int = 20) -> str:
+    """The same text with its `from_end`-th last space doubled (about 130 characters from the
     end of `service_log()`)."""
     spaces = [i for i, ch in enumerate(text) if ch == " "]
     at = spaces[-from_end]
