@@ -27,7 +27,7 @@ from .files import (
     remove_temporaries,
     temporary_prefix,
 )
-from .guards import Edit, EditContext
+from .guards import Edit, EditContext, diff_words
 from .messages import Message, Prompt
 from .model_source import ModelFile
 from .result import Draft, Result, Stream
@@ -52,7 +52,7 @@ __all__ = [
     "ExactRule", "InvalidModelError", "Message", "ModelFile", "ModelNotFoundError", "Prompt",
     "PromptTooLongError", "RedraftError", "Result", "Span", "SpanKind", "Stats", "Stream",
     "Timings", "TokenEvent", "TolerantRule", "atomic_write_bytes", "calibration_files",
-    "default_calibration_dir", "noise_files", "remove_temporaries", "rule_by_name",
+    "default_calibration_dir", "diff_words", "noise_files", "remove_temporaries", "rule_by_name",
     "temporary_prefix",
 ]
 

@@ -3,9 +3,9 @@
 A rule is any object with `name`, `prepare(edit) -> EditContext` and
 `accept(logits, argmax, draft, old_index, ctx, strict=...) -> bool`. Rules never hold a token
 that is not the argmax unless their own criterion allows it; the replay loop emits the argmax
-otherwise. `strict` marks a position where tolerance has not been earned yet (the first answer
-tokens, and the first tokens after a jump back into the old answer): hold there only on exact
-match or a near-tie that the edit did not move.
+otherwise. `strict` marks a position where tolerance has not been earned yet (the first tokens
+after a jump back into the old answer): hold there only on exact match or a near-tie that the
+edit did not move. The replay itself holds the first answer token on exact match only.
 """
 
 from __future__ import annotations

@@ -136,13 +136,14 @@ def record_answer(
     target's lock). A state that cannot be saved costs the next run its prompt reuse only."""
     tokens, data = engine.get(job.model).export_state()
     engine.holds = job.key
+    margins = result.draft.margins
     entry = Entry(
         key=job.key, source=job.label, source_sha256=source_sha256, task=job.task.name,
         template=job.task.template, settings=job.answer_settings,
         model=job.model.fingerprint, prompt=prompt,
         prompt_tokens=tokens[: result.stats.prompt_tokens], answer=result.text,
         answer_tokens=list(result.tokens), stats=result.stats, mode=mode,
-        answer_margins=list(result.margins) if len(result.margins) == len(result.tokens) else None,
+        answer_margins=None if margins is None else list(margins),
     )
     cache.save_entry(entry)
     try:

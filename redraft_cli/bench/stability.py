@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from difflib import SequenceMatcher
 from statistics import median
 from typing import Any
 
+from redraft_engine import diff_words
+
 TRIVIAL_EDITS = ("typo", "whitespace", "punctuation")
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def changed_words(before: str, after: str) -> set[str]:
+def changed_words(before: str, after: str) -> frozenset[str]:
     """Lower-cased words that one text has and the other lost or gained, in order."""
-    a = [w.lower() for w in _WORD.findall(before)]
-    b = [w.lower() for w in _WORD.findall(after)]
-    changed: set[str] = set()
-    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op != "equal":
-            changed.update(a[i1:i2])
-            changed.update(b[j1:j2])
-    return changed
+    removed, inserted = diff_words(before, after)
+    return removed | inserted
 
 
 def kept_apart_from_edit(old_answer: str, new_answer: str, doc_before: str, doc_after: str) -> bool:
