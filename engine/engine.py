@@ -46,7 +46,8 @@ class Engine:
     `rules.TolerantRule`); by default measured once for this model on this machine and kept in
     `calibration_dir`. 0 turns the near-tie rule off.
     probation: how many tokens after each jump back into the old answer are held only on exact
-    match or a near-tie (the first answer token is held on exact match only).
+    match or a near-tie (the first answer token too, and as a near-tie only when the edit
+    inserted no content).
     rollback: "auto" drops rejected tails from the KV cache and falls back to snapshots where
     the memory cannot; "snapshot" forces the snapshot path.
     decode_lock: a file that engines of every process on this machine lock while they answer,

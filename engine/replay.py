@@ -110,9 +110,9 @@ def replay(
     window when the old answer offers a re-anchor or, failing that, when the last emitted
     tokens occur in `prompt` and its continuation can be drafted (a quote). Quotes are not the
     old answer: they are held only on exact match and count as rewritten (and quoted).
-    The first answer token is held only on exact match, and the first `probation` tokens after
-    each re-anchor are `strict` for the rule: tolerance is earned by agreeing with the model
-    again first.
+    The first answer token is held on exact match, or as a near-tie when the edit inserted no
+    content (`ctx.inserted` empty); the first `probation` tokens after each re-anchor are
+    `strict` for the rule: tolerance is earned by agreeing with the model again first.
     """
     c = counters if counters is not None else Stats()
     anchors = AnchorIndex(draft, anchor_n)
@@ -145,8 +145,12 @@ def replay(
     def accept_old(row: np.ndarray, top: int, old_index: int) -> bool:
         if emitted == 0:
             # The first token picks the answer's whole path; a coin flip there can keep an old
-            # answer that never reaches what the edit inserted: hold it on exact match only.
-            return draft[old_index] == top
+            # answer that never reaches what the edit inserted. Hold it as a near-tie only when
+            # the edit inserted no content.
+            if draft[old_index] == top:
+                return True
+            return not ctx.inserted and rule.accept(
+                row, top, draft[old_index], old_index, ctx, strict=True)
         return rule.accept(row, top, draft[old_index], old_index, ctx, strict=strict_left > 0)
 
     while emitted < max_tokens:

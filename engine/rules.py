@@ -5,7 +5,8 @@ A rule is any object with `name`, `prepare(edit) -> EditContext` and
 that is not the argmax unless their own criterion allows it; the replay loop emits the argmax
 otherwise. `strict` marks a position where tolerance has not been earned yet (the first tokens
 after a jump back into the old answer): hold there only on exact match or a near-tie that the
-edit did not move. The replay itself holds the first answer token on exact match only.
+edit did not move. The replay holds the first answer token as a near-tie only when the edit
+inserted no content.
 """
 
 from __future__ import annotations

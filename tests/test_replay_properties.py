@@ -166,12 +166,13 @@ def test_span_builder_reports_each_new_span_once():
 
 
 class CoinFlip(FakeModel):
-    """Greedy output 4 5 6 7 8 9; at answer position 2 token 6 leads token 3 by `lead`
-    (negative: 3 leads), everywhere else the scripted token leads by 5 logits."""
+    """Greedy output 4 5 6 7 8 9; at answer position `at` the scripted token leads token 3 by
+    `lead` (negative: 3 leads), everywhere else the scripted token leads by 5 logits."""
 
-    def __init__(self, prompt, lead):
+    def __init__(self, prompt, lead, at=2):
         super().__init__(prompt, vocab=VOCAB)
         self.lead = lead
+        self.at = at
 
     def logits_after(self, prefix):
         import numpy as np
@@ -183,20 +184,20 @@ class CoinFlip(FakeModel):
             row[EOG] = 5.0
             return row
         row[script[i]] = 5.0
-        if i == 2:
-            row[6], row[3] = 5.0, 5.0 - self.lead
+        if i == self.at:
+            row[script[i]], row[3] = 5.0, 5.0 - self.lead
         return row
 
 
-def redraft_with_margins(old_lead, new_lead, noise):
-    old_model = CoinFlip([1], old_lead)
+def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset()):
+    old_model = CoinFlip([1], old_lead, at)
     old_events, _ = run(old_model, [], ExactRule(), EditContext(eog=frozenset({EOG})),
                         None, 10, 2)
     old = [e.token for e in old_events]
     margins = tuple(e.margin for e in old_events)
     ctx = EditContext(exact_only=frozenset(range(len(old))), eog=frozenset({EOG}),
-                      old_margins=margins, noise=noise)
-    new_model = CoinFlip([1, 2], new_lead)
+                      old_margins=margins, noise=noise, inserted=inserted)
+    new_model = CoinFlip([1, 2], new_lead, at)
     events, counters = run(new_model, old, TolerantRule(top_k=5), ctx, None, 10, 2)
     return old, [e.token for e in events], counters
 
@@ -211,6 +212,16 @@ def test_a_flipped_coin_is_held_and_a_real_flip_is_re_derived():
     # A real flip: the old decision was clear (by 2.0), so the edit changed it.
     old, new, counters = redraft_with_margins(2.0, -0.2, noise=0.3)
     assert new[2] == 3 and counters.divergences >= 1
+
+
+def test_a_coin_flip_at_the_first_token_is_held_only_when_the_edit_inserted_no_content():
+    # The first token decides the whole path: 4 over 3 by 0.1, then 3 by 0.2 under the edit.
+    old, new, counters = redraft_with_margins(0.1, -0.2, noise=0.3, at=0)
+    assert old == [4, 5, 6, 7, 8, 9] and new == old and counters.divergences == 0
+    # Control: an edit that inserted content (token 11, never the argmax here) takes the
+    # fresh path, so a new fact can enter the answer.
+    _, new_fact, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=0, inserted=frozenset({11}))
+    assert new_fact[0] == 3
 
 
 @settings_
