@@ -28,19 +28,22 @@ def render(doc: dict) -> str:
         + ("." if noise is None else f"; near-tie noise {noise:.2f} logits, probation "
            f"{settings.get('probation')}."),
         "",
-        "| category | cases | tolerant ÷ fresh | exact ÷ fresh | tolerant ÷ cold | fresh ÷ cold "
-        "| tolerant answer-side ÷ fresh | held (tolerant / exact) | regressions (attr. / strict) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| category | cases | tolerant ÷ fresh | exact ÷ fresh | blend ÷ fresh | tolerant ÷ cold "
+        "| fresh ÷ cold | tolerant answer-side ÷ fresh | blend prompt-side ÷ fresh "
+        "| held (tolerant / exact / blend) | regressions (attr. / strict) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in doc["summary"].items():
         vf, vc = s["median_speedup_vs_fresh"], s["median_speedup_vs_cold"]
         af, held = s["median_answer_speedup_vs_fresh"], s["median_held_fraction"]
+        pf = s.get("median_prompt_speedup_vs_fresh", {})
         label = f"**{name}**" if name == "all" else name
         lines.append(
             f"| {label} | {s['cases']} | {times(vf['tolerant'])} | {times(vf['exact'])} "
-            f"| {times(vc['tolerant'])} | {times(vc['fresh'])} | {times(af['tolerant'])} "
+            f"| {times(vf.get('blend'))} | {times(vc['tolerant'])} | {times(vc['fresh'])} "
+            f"| {times(af['tolerant'])} | {times(pf.get('blend'))} "
             f"| {fraction(held['tolerant'])} / {fraction(held['exact'])} "
-            f"| {s['regressions']} / {s['strict_regressions']} |"
+            f"/ {fraction(held.get('blend'))} | {s['regressions']} / {s['strict_regressions']} |"
         )
     stable = [(name, s["stability"]) for name, s in doc["summary"].items() if s.get("stability")]
     if stable:
@@ -48,14 +51,15 @@ def render(doc: dict) -> str:
             "",
             "Stability of the tolerant arm on typo, whitespace and punctuation edits:",
             "",
-            "| category | cases | median held | min held | unchanged apart from the edit |",
-            "|---|---|---|---|---|",
+            "| category | cases | median held | min held | empty answers "
+            "| unchanged apart from the edit |",
+            "|---|---|---|---|---|---|",
         ]
         for name, st in stable:
             label = f"**{name}**" if name == "all" else name
             lines.append(
                 f"| {label} | {st['cases']} | {fraction(st['median_held_fraction'])} "
-                f"| {fraction(st['min_held_fraction'])} "
+                f"| {fraction(st['min_held_fraction'])} | {st.get('empty_answers', 0)} "
                 f"| {st['unchanged_apart_from_edit']} / {st['cases']} |"
             )
     return "\n".join(lines)

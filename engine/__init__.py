@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .calibration import calibration_files, default_calibration_dir, noise_files
-from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, RULE_NAMES
+from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, PROMPT_REUSE_MODES, RULE_NAMES
 from .errors import (
     EngineError,
     InvalidModelError,
@@ -47,7 +47,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS", "DEFAULT_N_CTX", "HELD", "REWRITTEN", "RULE_NAMES", "TEMPORARY_SUFFIX",
+    "DEFAULT_MAX_TOKENS", "DEFAULT_N_CTX", "HELD", "PROMPT_REUSE_MODES", "REWRITTEN",
+    "RULE_NAMES", "TEMPORARY_SUFFIX",
     "AcceptanceRule", "Checkpoint", "Draft", "Edit", "EditContext", "Engine", "EngineError",
     "ExactRule", "InvalidModelError", "Message", "ModelFile", "ModelNotFoundError", "Prompt",
     "PromptTooLongError", "RedraftError", "Result", "Span", "SpanKind", "Stats", "Stream",

@@ -10,7 +10,16 @@ from pathlib import Path
 
 from .calibration import default_calibration_dir, load_or_measure_costs, load_or_measure_noise
 from .decode_lock import decode_turn
-from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, DEFAULT_PROBATION
+from .defaults import (
+    BLEND_BRIDGE,
+    BLEND_DRIFT_BUDGET,
+    BLEND_MIN_KEEP,
+    BLEND_TAIL,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_N_CTX,
+    DEFAULT_PROBATION,
+    PROMPT_REUSE_MODES,
+)
 from .guards import Edit, EditContext
 from .kv_session import KVSession
 from .llama_model import LlamaModel
@@ -46,8 +55,13 @@ class Engine:
     `rules.TolerantRule`); by default measured once for this model on this machine and kept in
     `calibration_dir`. 0 turns the near-tie rule off.
     probation: how many tokens after each jump back into the old answer are held only on exact
-    match or a near-tie (the first answer token too, and as a near-tie only when the edit
-    inserted no content).
+    match or a near-tie (0 by default: measured, see defaults.py). The first answer token is
+    always held on exact match, or as a near-tie only when the edit inserted no content.
+    prompt_reuse: "exact" reuses the KV cache up to the first changed prompt token; "blend"
+    also keeps the KV of the unchanged text after an edit, moved to its new position, and
+    decodes only the edited spans, a few tokens after each and the prompt's tail (see
+    blend_plan.py). Shifted KV is approximate: `Result.stats` counts it, and it is decoded
+    again by the next blend. Blend falls back to exact where the memory cannot shift.
     rollback: "auto" drops rejected tails from the KV cache and falls back to snapshots where
     the memory cannot; "snapshot" forces the snapshot path.
     decode_lock: a file that engines of every process on this machine lock while they answer,
@@ -66,6 +80,7 @@ class Engine:
         anchor_n: int = 3,
         probation: int = DEFAULT_PROBATION,
         noise: float | None = None,
+        prompt_reuse: str = "exact",
         calibration_dir: str | os.PathLike[str] | None = None,
         rollback: str = "auto",
         decode_lock: str | os.PathLike[str] | None = None,
@@ -78,6 +93,9 @@ class Engine:
             raise ValueError(f"probation must be at least 0, got {probation}")
         if noise is not None and not noise >= 0:
             raise ValueError(f"noise must be a logit gap of at least 0, got {noise}")
+        if prompt_reuse not in PROMPT_REUSE_MODES:
+            raise ValueError(f"prompt_reuse must be one of {', '.join(PROMPT_REUSE_MODES)}, "
+                             f"got {prompt_reuse!r}")
         if not isinstance(model, ModelFile):
             model = ModelFile.open(model or os.environ.get(ENV_VAR) or None)
         self.model_file = model
@@ -89,6 +107,7 @@ class Engine:
         self.window = None if window is None else min(window, self.max_window)
         self.anchor_n = anchor_n
         self.probation = probation
+        self.prompt_reuse = prompt_reuse
         self.decode_lock = None if decode_lock is None else Path(decode_lock)
         self._streaming = False
         self.cost = DEFAULT_COST
@@ -189,6 +208,24 @@ class Engine:
         answer = self._run(as_messages(new_prompt), draft, chosen, max_tokens)
         return Stream(self._exclusive(answer))
 
+    def make_prompt_exact(self, prompt: Prompt, should_stop: Callable[[], bool]) -> bool:
+        """Recompute exactly the part of `prompt` a blend left approximate (see
+        `KVSession.make_exact`), checking `should_stop` every 64 tokens. True when the cache
+        now holds `prompt` exactly; False when stopped (the cache is then as it was), or when
+        the cache holds another prompt, nothing approximate, or has no room for the work."""
+        tokens = self.prompt_tokens(prompt)
+        with decode_turn(self.decode_lock):
+            return self.session.make_exact(tokens, should_stop)
+
+    def stream_confirm(self, prompt: Prompt, shown: Result, *, max_tokens: int | None = None
+                       ) -> Stream:
+        """`shown` (an answer to `prompt`) re-verified with the tolerant rule over an exact
+        prefill of `prompt`: call after `make_prompt_exact`, when the cache is exact again."""
+        draft = Draft(shown.tokens, prompt, shown.margins)
+        answer = self._run(as_messages(prompt), draft, rule_by_name("tolerant"), max_tokens,
+                           reuse="exact")
+        return Stream(self._exclusive(answer))
+
     def _exclusive(
         self, answer: Generator[TokenEvent, None, Result]
     ) -> Generator[TokenEvent, None, Result]:
@@ -222,20 +259,28 @@ class Engine:
         return replace(ctx, old_margins=tuple(draft.margins or ()), noise=self.noise)
 
     def _run(
-        self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None
+        self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None,
+        *, reuse: str | None = None,
     ) -> Generator[TokenEvent, None, Result]:
         t_start = time.perf_counter()
         session = self.session
         session.timings = Timings()
         prompt = self.model.tokenize(self.model.render_chat(messages), special=True)
-        next_logits, reused = session.prefill(prompt)
+        shifted, fallback = 0, None
+        if (reuse or self.prompt_reuse) == "blend":
+            next_logits, reused, shifted, fallback = session.prefill_blend(
+                prompt, bridge=BLEND_BRIDGE, tail=BLEND_TAIL, min_keep=BLEND_MIN_KEEP,
+                budget=BLEND_DRIFT_BUDGET)
+        else:
+            next_logits, reused = session.prefill(prompt)
         wanted = self.max_tokens if max_tokens is None else max_tokens
         limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
         ctx = self._edit_context(messages, draft, rule)
         policy = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
         quotes = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window,
                               prior=QUOTE_PRIOR)
-        stats = Stats(prompt_tokens=len(prompt), prompt_reused=reused)
+        stats = Stats(prompt_tokens=len(prompt), prompt_reused=reused, prompt_shifted=shifted,
+                      blend_fallback=fallback or "")
         decoder = self.model.text_decoder()
         spans = SpanBuilder()
         tokens: list[int] = []
@@ -248,6 +293,8 @@ class Engine:
             event = replace(event, text=decoder.piece(event.token))
             if spans.add(event):
                 event = replace(event, starts_span=True)
+            if not tokens:
+                stats.first_token_s = time.perf_counter() - t_start
             tokens.append(event.token)
             margins.append(event.margin if event.margin is not None else float("nan"))
             yield event
@@ -268,9 +315,18 @@ class Engine:
         )
 
     def export_state(self) -> tuple[list[int], bytes]:
-        """The cached tokens and KV state, to persist and `import_state` in another process."""
+        """The cached tokens and KV state, to persist and `import_state` in another process.
+        Persist `approximate_ranges` with them."""
         return self.session.export_state()
 
-    def import_state(self, tokens: Sequence[int], data: bytes) -> bool:
-        """Restore a state from `export_state`; False (and an empty cache) if it did not load."""
-        return self.session.import_state(tokens, data)
+    @property
+    def approximate_ranges(self) -> tuple[tuple[int, int], ...]:
+        """The cached token ranges [start, end) whose KV a blend reused at a new position."""
+        return self.session.approximate
+
+    def import_state(
+        self, tokens: Sequence[int], data: bytes, approximate: Sequence[tuple[int, int]] = ()
+    ) -> bool:
+        """Restore a state from `export_state` with the `approximate_ranges` it had; False
+        (and an empty cache) if it did not load."""
+        return self.session.import_state(tokens, data, approximate)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .blend_plan import Span, approximate_share, plan_blend
 from .defaults import DEFAULT_N_CTX
 from .errors import EngineError, PromptTooLongError
+from .kv_blend import GUARD, SCRATCH, apply_plan
 from .llama_backend import lib
 from .llama_model import LlamaModel
 from .stats import Timings
@@ -45,7 +47,11 @@ class KVSession:
         params.n_ctx = n_ctx
         params.n_batch = n_batch
         params.n_ubatch = n_batch
-        params.n_seq_max = 1
+        # A blended prefill decodes edited spans in a scratch sequence that shares the cells of
+        # sequence 0, and a guard sequence keeps a sliding-window cache from reusing cells it
+        # still needs (kv_blend.py): three sequences over one unified cache of n_ctx cells.
+        params.n_seq_max = 3
+        params.kv_unified = True
         params.n_threads = threads
         params.n_threads_batch = threads
         # Sliding-window caches prune old positions, so a rolled-back tail could leave the cache
@@ -60,6 +66,7 @@ class KVSession:
         self.n_batch = n_batch
         self.mem = L.llama_get_memory(ctx)
         self.tokens: list[int] = []
+        self.approximate: tuple[Span, ...] = ()  # cached ranges whose KV a blend shifted
         self.timings = Timings()
         self.snapshot_mode = rollback == "snapshot" or model.recurrent
         self._snapshot: tuple[ctypes.Array, int] | None = None
@@ -74,6 +81,7 @@ class KVSession:
         np.ctypeslib.as_array(self._batch.n_seq_id, shape=(cap,))[:] = 1
         for i in range(cap):
             self._batch.seq_id[i][0] = SEQ
+        self._slots_seq = SEQ
 
     def close(self) -> None:
         L = lib()
@@ -86,10 +94,15 @@ class KVSession:
     def n_tokens(self) -> int:
         return len(self.tokens)
 
-    def _decode(self, tokens: Sequence[int], want: str, phase: str) -> int:
-        """Decode one batch of at most n_batch tokens; return the number of logits rows."""
+    def _decode(
+        self, tokens: Sequence[int], want: str, phase: str, *, seq: int = SEQ,
+        start: int | None = None,
+    ) -> int:
+        """Decode one batch of at most n_batch tokens into `seq` at positions from `start`
+        (default: after the cached tokens); return the number of logits rows."""
         n = len(tokens)
-        start = len(self.tokens)
+        if start is None:
+            start = len(self.tokens)
         if start + n > self.n_ctx:
             raise PromptTooLongError(start + n, self.n_ctx)
         self._tok[:n] = tokens
@@ -97,16 +110,21 @@ class KVSession:
         self._want[:n] = 1 if want == "all" else 0
         if want == "last":
             self._want[n - 1] = 1
+        if seq != self._slots_seq:
+            for i in range(self.n_batch):
+                self._batch.seq_id[i][0] = seq
+            self._slots_seq = seq
         self._batch.n_tokens = n
         t0 = time.perf_counter()
         rc = lib().llama_decode(self.ctx, self._batch)
         self.timings.add(phase, time.perf_counter() - t0, n)
         if rc != 0:
             # A failed decode may have left part of the batch in the cache: drop it.
-            lib().llama_memory_seq_rm(self.mem, SEQ, start, -1)
+            lib().llama_memory_seq_rm(self.mem, seq, start, -1)
             reason = _DECODE_ERRORS.get(rc, f"llama_decode failed with code {rc}")
             raise EngineError(reason)
-        self.tokens.extend(int(t) for t in tokens)
+        if seq == SEQ:
+            self.tokens.extend(int(t) for t in tokens)
         return n if want == "all" else (1 if want == "last" else 0)
 
     def _rows(self, n: int) -> np.ndarray:
@@ -125,15 +143,29 @@ class KVSession:
             self._decode(chunk, "last" if last else "none", phase)
         return self._rows(1)
 
+    def decode_into(
+        self, tokens: Sequence[int], *, seq: int, start: int, logits: bool = False
+    ) -> None:
+        """Decode tokens into sequence `seq` at positions from `start` (with the last row's
+        logits, for `last_row`, if asked)."""
+        self._decode(tokens, "last" if logits else "none", "prefill", seq=seq, start=start)
+
+    def last_row(self) -> np.ndarray:
+        """The logits of the last decode's last requested row (a view, valid until the next)."""
+        return self._rows(1)[0]
+
     def _drop_tail(self, n_tokens: int) -> bool:
         ok = bool(lib().llama_memory_seq_rm(self.mem, SEQ, n_tokens, -1))
         if ok:
             del self.tokens[n_tokens:]
+            self.approximate = tuple(
+                (s, min(e, n_tokens)) for s, e in self.approximate if s < n_tokens)
         return ok
 
     def clear(self) -> None:
         lib().llama_memory_clear(self.mem, True)
         self.tokens = []
+        self.approximate = ()
         self._snapshot = None
 
     def truncate(self, n_tokens: int) -> None:
@@ -182,12 +214,16 @@ class KVSession:
         if len(prompt) >= self.n_ctx:
             raise PromptTooLongError(len(prompt), self.n_ctx)
         common = 0
-        for a, b in zip(self.tokens, prompt):
+        exact_until = min((start for start, _ in self.approximate), default=len(self.tokens))
+        for a, b in zip(self.tokens[:exact_until], prompt):
             if a != b:
                 break
             common += 1
         keep = min(common, len(prompt) - 1)
         if keep < len(self.tokens) and (self.model.recurrent or not self._drop_tail(keep)):
+            self.clear()
+            keep = 0
+        if not self._holds_window_before(keep):
             self.clear()
             keep = 0
         self._snapshot = None
@@ -196,13 +232,103 @@ class KVSession:
             self.take_snapshot()
         return row, keep
 
+    @property
+    def blend_unavailable(self) -> str | None:
+        """Why this cache cannot keep cells at new positions, or None if it can."""
+        if self.model.recurrent:
+            return "recurrent memory"
+        if self.snapshot_mode:
+            return "snapshot rollback"
+        if not lib().llama_memory_can_shift(self.mem):
+            return "the memory cannot shift positions"
+        return None
+
+    def prefill_blend(
+        self, prompt: Sequence[int], *, bridge: int, tail: int, min_keep: int, budget: float,
+    ) -> tuple[np.ndarray, int, int, str | None]:
+        """Make the cache hold `prompt`, keeping the old KV of unchanged runs after an edit.
+
+        Returns the logits after the prompt, how many prompt tokens were reused in place and
+        how many at a new position, and why the blend fell back to an exact prefill, if it did
+        (None also when there was nothing to keep past the edit: exact reuse is the blend).
+        Ranges a blend shifted are recorded in `approximate` and never kept a second time;
+        where they already cover more than `budget` of the cache, the prefill is exact.
+        """
+        if len(prompt) >= self.n_ctx:
+            raise PromptTooLongError(len(prompt), self.n_ctx)
+        reason = self.blend_unavailable
+        if reason is None and approximate_share(self.approximate, len(self.tokens)) > budget:
+            reason = "drift budget reached"
+        if reason is None and self.tokens:
+            plan = plan_blend(self.tokens, prompt, approximate=self.approximate, bridge=bridge,
+                              tail=tail, min_keep=min_keep)
+            if plan.keep and not self._holds_window_before(plan.decode[0][0]):
+                reason = "the sliding-window cache lacks the cells before the edit"
+            elif plan.keep:
+                self._snapshot = None
+                row = apply_plan(self, prompt, plan, SEQ)
+                self.approximate = plan.approximate
+                return row, plan.prefix, plan.shifted, None
+        row, reused = self.prefill(prompt)
+        return row, reused, 0, reason
+
+    def make_exact(self, prompt: Sequence[int], should_stop: Callable[[], bool],
+                   chunk: int = 64) -> bool:
+        """Recompute the approximate part of the cached `prompt` exactly, off to one side.
+
+        The exact prefix is shared with the scratch sequence, the rest of `prompt` is decoded
+        there `chunk` tokens at a time, and only when all of it is done does it replace the
+        cached tokens (the answer after the prompt is dropped). `should_stop` is asked between
+        chunks; if it says stop, the scratch work is dropped and the cache is left as it was.
+        Returns True when the cache now holds `prompt` exactly. Without room for both copies,
+        or when the cache does not hold `prompt`, nothing is done and False is returned.
+        """
+        if self.tokens[: len(prompt)] != list(prompt) or not self.approximate:
+            return False
+        start = min(s for s, _ in self.approximate)
+        if len(self.tokens) + len(prompt) - start > self.n_ctx:
+            return False
+        L = lib()
+        if not self._holds_window_before(start):
+            return False
+        L.llama_memory_seq_rm(self.mem, SCRATCH, -1, -1)
+        L.llama_memory_seq_cp(self.mem, SEQ, SCRATCH, 0, start)
+        L.llama_memory_seq_cp(self.mem, SEQ, GUARD, -1, -1)
+        try:
+            for i in range(start, len(prompt), chunk):
+                if should_stop():
+                    return False
+                self.decode_into(prompt[i : min(len(prompt), i + chunk)], seq=SCRATCH, start=i)
+            L.llama_memory_seq_rm(self.mem, SEQ, start, -1)
+            L.llama_memory_seq_cp(self.mem, SCRATCH, SEQ, start, -1)
+            self.tokens = list(prompt)
+            self.approximate = ()
+            self._snapshot = None
+            return True
+        finally:
+            L.llama_memory_seq_rm(self.mem, SCRATCH, -1, -1)
+            L.llama_memory_seq_rm(self.mem, GUARD, -1, -1)
+
+    def _holds_window_before(self, position: int) -> bool:
+        """Does the cache still hold every cell a decode at `position` attends to? A
+        sliding-window cache keeps only the last n_swa positions of a saved state (a restored
+        Gemma 3 state starts 512 tokens before its end), so an edit earlier than that needs
+        the whole prompt again. Standard windows: position p attends to p - n_swa + 1 on."""
+        if self.model.n_swa <= 0 or position <= 0:
+            return True
+        first_needed = max(0, position - self.model.n_swa + 1)
+        return int(lib().llama_memory_seq_pos_min(self.mem, SEQ)) <= first_needed
+
     def export_state(self) -> tuple[list[int], bytes]:
         """The cached tokens and the serialized state of their sequence."""
         buf, written = self._state_buffer()
         return list(self.tokens), ctypes.string_at(buf, written)
 
-    def import_state(self, tokens: Sequence[int], data: bytes) -> bool:
-        """Load a state saved by `export_state`; on failure the cache is left empty."""
+    def import_state(
+        self, tokens: Sequence[int], data: bytes, approximate: Sequence[Span] = ()
+    ) -> bool:
+        """Load a state saved by `export_state` (with the `approximate` ranges it had then);
+        on failure the cache is left empty."""
         L = lib()
         self.clear()
         if not data or len(tokens) >= self.n_ctx:
@@ -212,4 +338,5 @@ class KVSession:
             self.clear()
             return False
         self.tokens = [int(t) for t in tokens]
+        self.approximate = tuple((int(a), int(b)) for a, b in approximate)
         return True

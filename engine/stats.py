@@ -35,13 +35,18 @@ class Timings:
 class Stats:
     """What one call did. `held_fraction` is held / emitted.
 
-    `prompt_recomputed` counts the prompt tokens actually decoded, as the KV session saw them.
+    `prompt_reused` counts the prompt tokens whose KV was reused in place (an exact prefix),
+    `prompt_shifted` those a blend reused at a new position (approximate), and
+    `prompt_recomputed` the prompt tokens actually decoded, as the KV session saw them.
+    `first_token_s` is the time from the call to its first answer token (0 if none).
+    `blend_fallback` says why a blend ran as an exact prefill ("" if it did not fall back).
     `truncated` says the answer stopped early because the context window was full.
     `quoted` counts the rewritten tokens that were verified in a window drafted from the prompt.
     """
 
     prompt_tokens: int = 0
     prompt_reused: int = 0
+    prompt_shifted: int = 0
     prompt_recomputed: int = 0
     emitted: int = 0
     held: int = 0
@@ -52,7 +57,9 @@ class Stats:
     rollbacks: int = 0
     reanchors: int = 0
     wall_s: float = 0.0
+    first_token_s: float = 0.0
     truncated: bool = False
+    blend_fallback: str = ""
     time: Timings = field(default_factory=Timings)
 
     @property
@@ -86,7 +93,7 @@ class Stats:
                 if f.name not in raw or f.name == "time":
                     continue
                 value, default = raw[f.name], f.default
-                if isinstance(default, bool) or isinstance(value, bool):
+                if isinstance(default, (bool, str)) or isinstance(value, (bool, str)):
                     ok = type(value) is type(default)
                 elif isinstance(default, int):
                     ok = type(value) is int

@@ -25,7 +25,7 @@ import shutil
 import stat
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -45,6 +45,22 @@ LAYOUT = "v2"
 PREVIOUS_LAYOUT = "v1"
 KEY_SCHEME = "v1"  # keys are unchanged since v1, so the previous layout's files are found
 _STATE_MAGIC = b"RDKV1\0"
+
+
+def _ranges(raw: Any, n_tokens: int) -> list[tuple[int, int]]:
+    """Approximate ranges [start, end) read from a state header; ValueError if malformed."""
+    if not isinstance(raw, list):
+        raise ValueError("approximate ranges must be a list")
+    out = []
+    for item in raw:
+        ok = (isinstance(item, list) and len(item) == 2
+              and all(isinstance(v, int) and not isinstance(v, bool) for v in item))
+        if not ok or not 0 <= item[0] < item[1] <= n_tokens:
+            raise ValueError(f"bad approximate range {item!r}")
+        out.append((item[0], item[1]))
+    return out
+
+
 STALE_TEMPORARY_S = 60.0
 SUBFOLDERS = ("entries", "states", "outputs", "locks")
 CACHEDIR_TAG = (
@@ -239,8 +255,12 @@ class Cache:
     def _state_path(self, key: str) -> Path:
         return self.base / "states" / f"{key}.kv"
 
-    def load_state(self, key: str, model: str) -> tuple[list[int], bytes] | None:
-        """The saved (tokens, state bytes) of `key`, or None. Marks it recently used."""
+    def load_state(
+        self, key: str, model: str
+    ) -> tuple[list[int], bytes, list[tuple[int, int]]] | None:
+        """The saved (tokens, state bytes, approximate ranges) of `key`, or None. Marks it
+        recently used. The approximate ranges are the token ranges whose KV a blended prefill
+        reused at a new position (none in a state saved before blends existed)."""
         path = self.readable(self._state_path(key))
         try:
             raw = read_cache_file(path)
@@ -259,6 +279,7 @@ class Cache:
                 raise ValueError("no tokens or no data")
             if not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
                 raise ValueError("tokens must be integers")
+            approximate = _ranges(header.get("approximate", []), len(tokens))
         except FileNotFoundError:
             return None
         except (IsADirectoryError, ValueError, KeyError, struct.error) as exc:
@@ -268,11 +289,16 @@ class Cache:
             os.utime(path)  # recently used, for the size bound's LRU order
         except OSError:
             pass
-        return tokens, data
+        return tokens, data, approximate
 
-    def save_state(self, key: str, model: str, tokens: list[int], data: bytes) -> bool:
-        """Persist a KV state unless it alone exceeds the size bound; evict old ones (LRU)."""
-        header = json.dumps({"key": key, "model": model, "tokens": tokens}).encode()
+    def save_state(
+        self, key: str, model: str, tokens: list[int], data: bytes,
+        approximate: Sequence[tuple[int, int]] = (),
+    ) -> bool:
+        """Persist a KV state (with its approximate ranges) unless it alone exceeds the size
+        bound; evict old ones (LRU)."""
+        header = json.dumps({"key": key, "model": model, "tokens": tokens,
+                             "approximate": [list(r) for r in approximate]}).encode()
         blob = _STATE_MAGIC + struct.pack("<I", len(header)) + header + data
         if len(blob) > self.max_size:
             return False

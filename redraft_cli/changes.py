@@ -32,6 +32,7 @@ class ChangeFeed:
         self.files = {str(p.resolve()): p.resolve() for p in files}
         self.debounce_ms = debounce_ms
         self.changes: queue.Queue[Path] = queue.Queue()
+        self.saved_at: dict[Path, float] = {}  # the file's mtime when its change was noted
         self.ready = threading.Event()
         self.failed: BaseException | None = None
         self._seen = {p: content_hash(p) for p in self.files.values()}
@@ -59,6 +60,10 @@ class ChangeFeed:
         digest = content_hash(path)
         if digest is not None and digest != self._seen.get(path):
             self._seen[path] = digest
+            try:
+                self.saved_at[path] = path.stat().st_mtime
+            except OSError:
+                self.saved_at.pop(path, None)
             self.changes.put(path)
 
     def _run(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from redraft_engine import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_N_CTX,
+    PROMPT_REUSE_MODES,
     RULE_NAMES,
     default_calibration_dir,
 )
@@ -87,6 +88,12 @@ def _rule(raw: Any) -> str:
     return raw
 
 
+def _prompt_reuse(raw: Any) -> str:
+    if raw not in PROMPT_REUSE_MODES:
+        raise ValueError(f"must be one of {', '.join(PROMPT_REUSE_MODES)}, got {raw!r}")
+    return raw
+
+
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 10**3, "kib": 1 << 10, "m": 1 << 20, "mb": 10**6,
           "mib": 1 << 20, "g": 1 << 30, "gb": 10**9, "gib": 1 << 30}
 
@@ -130,6 +137,9 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         per_target=True),
     Key("rule", _rule, RULE_NAMES[0], "acceptance rule of a redraft: tolerant or exact",
         per_target=True),
+    Key("prompt_reuse", _prompt_reuse, PROMPT_REUSE_MODES[0],
+        "exact: reuse the KV cache up to the first edited token; blend: also keep the "
+        "unchanged text after an edit (approximate, re-decoded by the next blend)"),
     Key("n_ctx", _context_size, DEFAULT_N_CTX, "context window, in tokens"),
     Key("threads", _positive_int, None, "CPU threads (default: all cores)"),
     Key("cache_dir", _text, ".redraft", "cache folder, relative to the project root",

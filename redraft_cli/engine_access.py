@@ -43,7 +43,8 @@ def load_engine(settings: Settings, model: ModelFile) -> Engine:
     log.debug("loading %s", model.path)
     return Engine(
         model, n_ctx=settings.n_ctx, n_threads=settings.threads,
-        max_tokens=settings.max_tokens, calibration_dir=settings.calibration_dir,
+        max_tokens=settings.max_tokens, prompt_reuse=settings.prompt_reuse,
+        calibration_dir=settings.calibration_dir,
         decode_lock=Path(settings.calibration_dir) / DECODE_LOCK,
     )
 

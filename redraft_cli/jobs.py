@@ -134,7 +134,9 @@ def record_answer(
 ) -> Entry:
     """Save the completed answer and the engine's KV state for the next process (under the
     target's lock). A state that cannot be saved costs the next run its prompt reuse only."""
-    tokens, data = engine.get(job.model).export_state()
+    eng = engine.get(job.model)
+    tokens, data = eng.export_state()
+    approximate = eng.approximate_ranges
     engine.holds = job.key
     margins = result.draft.margins
     entry = Entry(
@@ -147,7 +149,7 @@ def record_answer(
     )
     cache.save_entry(entry)
     try:
-        saved = cache.save_state(job.key, job.model.fingerprint, tokens, data)
+        saved = cache.save_state(job.key, job.model.fingerprint, tokens, data, approximate)
     except OSError as exc:
         warn(f"the KV state of {job.label} was not saved ({exc.strerror or exc}); "
              "the next run recomputes its prompt")

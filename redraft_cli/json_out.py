@@ -54,8 +54,11 @@ def watch_event(event: str, **fields: Any) -> dict[str, Any]:
     return {"event": event, **fields}
 
 
-def answer_event(file: str, mode: Mode, text: str, stats: Stats | None) -> dict[str, Any]:
-    return watch_event("answer", file=file, mode=mode.value, text=text, stats=stats_json(stats))
+def answer_event(
+    file: str, mode: Mode, text: str, stats: Stats | None, **fields: Any
+) -> dict[str, Any]:
+    return watch_event("answer", file=file, mode=mode.value, text=text, stats=stats_json(stats),
+                       **fields)
 
 
 def error_document(exc: BaseException) -> dict[str, Any]:

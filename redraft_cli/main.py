@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import click
 import typer
-from redraft_engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, RULE_NAMES
+from redraft_engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, PROMPT_REUSE_MODES, RULE_NAMES
 from typer.core import TyperGroup
 
 from .config import MIN_N_CTX
@@ -80,6 +80,11 @@ MaxTokensOpt = Annotated[int | None, typer.Option(
 RuleOpt = Annotated[str | None, typer.Option(
     "--rule", click_type=click.Choice(RULE_NAMES),
     help=f"Acceptance rule of a redraft (default {RULE_NAMES[0]}).")]
+PromptReuseOpt = Annotated[str | None, typer.Option(
+    "--prompt-reuse", click_type=click.Choice(PROMPT_REUSE_MODES),
+    help="exact: reuse the KV cache up to the first edited token; blend: also keep the "
+    "unchanged text after an edit, shifted (faster, approximate; default "
+    f"{PROMPT_REUSE_MODES[0]}).")]
 NCtxOpt = Annotated[int | None, typer.Option(
     "--n-ctx", help=f"Context window in tokens (default {DEFAULT_N_CTX}).", min=MIN_N_CTX)]
 ThreadsOpt = Annotated[int | None, typer.Option(
@@ -135,6 +140,7 @@ def run_command(
     model: ModelOpt = None,
     max_tokens: MaxTokensOpt = None,
     rule: RuleOpt = None,
+    prompt_reuse: PromptReuseOpt = None,
     n_ctx: NCtxOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -152,7 +158,7 @@ def run_command(
         check_file_options(file, task=task, prompt=prompt, question=question, out=out)
         config = load_config(flags=dict(
             task=task, prompt=prompt, question=question, model=model, max_tokens=max_tokens,
-            rule=rule, n_ctx=n_ctx, threads=threads))
+            rule=rule, prompt_reuse=prompt_reuse, n_ctx=n_ctx, threads=threads))
         jobs = plan_jobs(config, Models(), file, out)
         code = run_jobs(config, jobs, RunOptions(check=check, force=force, json=json_out))
     raise typer.Exit(code)
@@ -174,6 +180,7 @@ def watch_cmd(
     model: ModelOpt = None,
     max_tokens: MaxTokensOpt = None,
     rule: RuleOpt = None,
+    prompt_reuse: PromptReuseOpt = None,
     n_ctx: NCtxOpt = None,
     threads: ThreadsOpt = None,
     debounce_ms: Annotated[int | None, typer.Option(
@@ -193,7 +200,8 @@ def watch_cmd(
 
         config = load_config(flags=dict(
             task=task, prompt=prompt, question=question, model=model, max_tokens=max_tokens,
-            rule=rule, n_ctx=n_ctx, threads=threads, debounce_ms=debounce_ms))
+            rule=rule, prompt_reuse=prompt_reuse, n_ctx=n_ctx, threads=threads,
+            debounce_ms=debounce_ms))
         opts = WatchOptions(out=out, json=json_out, force=force, max_events=max_events)
         code = watch_command(config, paths, opts)
     raise typer.Exit(code)

@@ -52,7 +52,13 @@ def stats_line(mode: Mode, stats: Stats, serial_s_per_token: float | None = None
     if mode is Mode.REDRAFT:
         parts.append(f"held {stats.held_fraction:.0%}")
     parts.append(f"{stats.emitted} tokens")
-    parts.append(f"prompt {stats.prompt_reused}/{stats.prompt_tokens} reused")
+    prompt = f"prompt {stats.prompt_reused}/{stats.prompt_tokens} reused"
+    if stats.prompt_shifted:
+        prompt += f" + {stats.prompt_shifted} shifted (blend)"
+    elif stats.blend_fallback:
+        prompt += f" (blend fell back: {stats.blend_fallback})"
+    parts.append(prompt)
+    parts.append(f"first token {stats.first_token_s:.2f} s")
     parts.append(f"{stats.wall_s:.2f} s")
     if mode is Mode.REDRAFT and serial_s_per_token is not None:
         estimate = stats.emitted * serial_s_per_token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ class WatchSession:
         self.events = 0
         self.serial_s_per_token: float | None = None
         self.feed: ChangeFeed | None = None
+        self.first_token_after_save: float | None = None
 
     # --- output ---------------------------------------------------------------------------
 
@@ -182,6 +184,18 @@ class WatchSession:
             self._error(path, exc)
             return
         warn_if_truncated(job, result)
+        self._record(path, document, prompt, result, mode)
+        self._publish(path, mode, result.text, result.stats, spans=result.spans,
+                      after_save=self.first_token_after_save)
+        rate = result.stats.serial_s_per_token
+        if rate is not None and (mode is Mode.FRESH or self.serial_s_per_token is None):
+            self.serial_s_per_token = rate
+        if result.stats.prompt_shifted and not self.done:
+            self._confirm(path, document, prompt, result, mode)
+
+    def _record(self, path: Path, document: str, prompt: str, result: Result, mode: Mode) -> None:
+        """Write the output (if any) and persist the answer and the engine's KV state."""
+        job = self.jobs[path]
         previous = self.last.get(path)
         adopt = None if previous is None else output_text(previous.answer)
         try:
@@ -195,20 +209,54 @@ class WatchSession:
                 )
         except CliError as exc:  # a lock held elsewhere, an output edited by hand: say so, go on
             self._error(path, exc)
-        self._publish(path, mode, result.text, result.stats, spans=result.spans)
-        rate = result.stats.serial_s_per_token
-        if rate is not None and (mode is Mode.FRESH or self.serial_s_per_token is None):
-            self.serial_s_per_token = rate
+
+    def _confirm(self, path: Path, document: str, prompt: str, shown: Result, mode: Mode) -> None:
+        """In idle time, recompute the blended prompt exactly and re-verify the shown answer
+        over it; any new save stops this at once (the blended cache is kept for it)."""
+        job = self.jobs[path]
+
+        def saved_again() -> bool:
+            self._collect(block=False)
+            return bool(self.pending)
+
+        eng = self.engine.get(job.model)
+        if saved_again() or not eng.make_prompt_exact(prompt, saved_again):
+            if self.pending:
+                self._event(watch_event("confirmation_cancelled", file=job.label))
+            return
+        try:
+            stream = eng.stream_confirm(prompt, shown, max_tokens=job.settings.max_tokens)
+            confirmed = consume_unless(stream, saved_again)
+        except Cancelled:
+            self._event(watch_event("confirmation_cancelled", file=job.label))
+            return
+        changed = confirmed.stats.rewritten
+        self._record(path, document, prompt, confirmed, mode)
+        self._event(watch_event("confirmed", file=job.label, changed_tokens=changed,
+                                text=confirmed.text, stats=confirmed.stats.to_dict()))
+        if confirmed.tokens == shown.tokens:
+            self.console.print("confirmed", style="dim", markup=False)
+            return
+        self.console.print(f"confirmed · {changed} tokens changed", style="dim", markup=False)
+        color = self.console.is_terminal and not self.console.no_color
+        self.console.print(diff_text(confirmed.spans, color=color))
 
     def _consume(self, path: Path, stream: Stream) -> Result:
-        """Iterate the stream, live if allowed; raise Cancelled when the file is saved again."""
+        """Iterate the stream, live if allowed; raise Cancelled when the file is saved again.
+        Notes in `first_token_after_save` how long after the save the first token came."""
+        saved = None if self.feed is None else self.feed.saved_at.get(path)
+        self.first_token_after_save = None
 
         def superseded() -> bool:
             self._collect(block=False)
             return path in self.pending
 
+        def note_first(event: TokenEvent) -> None:
+            if event.index == 0 and saved is not None:
+                self.first_token_after_save = max(0.0, time.time() - saved)
+
         if not self.animate:
-            return consume_unless(stream, superseded)
+            return consume_unless(stream, superseded, note_first)
         from rich.live import Live
         from rich.text import Text
 
@@ -216,6 +264,7 @@ class WatchSession:
         with Live(console=self.console, transient=True, auto_refresh=False) as live:
 
             def show(event: TokenEvent) -> None:
+                note_first(event)
                 shown.append(event.text, style=style_of(event.kind))
                 if (event.index + 1) % _LIVE_EVERY == 0:
                     live.update(shown, refresh=True)
@@ -223,11 +272,13 @@ class WatchSession:
             return consume_unless(stream, superseded, show)
 
     def _publish(
-        self, path: Path, mode: Mode, text: str, stats: Stats | None, spans: list[Span] | None
+        self, path: Path, mode: Mode, text: str, stats: Stats | None, spans: list[Span] | None,
+        *, after_save: float | None = None,
     ) -> None:
         job = self.jobs[path]
         self.events += 1
-        self._event(answer_event(job.label, mode, text, stats))
+        self._event(answer_event(job.label, mode, text, stats,
+                                 save_to_first_token_s=after_save))
         self.console.rule(escape(f"{job.label} · {job.task.name}"), style="dim")
         if spans is not None and mode is Mode.REDRAFT:
             color = self.console.is_terminal and not self.console.no_color
@@ -235,8 +286,10 @@ class WatchSession:
         else:
             self.console.print(text, markup=False)
         if stats is not None and mode.decoded:
-            self.console.print(stats_line(mode, stats, self.serial_s_per_token), style="dim",
-                               markup=False)
+            line = stats_line(mode, stats, self.serial_s_per_token)
+            if after_save is not None:
+                line += f" · first token {after_save:.2f} s after the save"
+            self.console.print(line, style="dim", markup=False)
 
 
 def consume_unless(

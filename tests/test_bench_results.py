@@ -30,15 +30,18 @@ def make_case(expect=("April 3",), forbid=("March 14",), category="doc_summary",
                 source=Path("x.json"), extra={"edit": "date-change"})
 
 
-def arm(text, wall=1.0, prompt=0.2, tokens=10, held=0.0):
+def arm(text, wall=1.0, prompt=0.2, tokens=10, held=0.0, recomputed=10):
     return ArmRun(text=text, wall_s=wall, prompt_s=prompt, answer_s=wall - prompt,
-                  tokens=tokens, held_fraction=held, prompt_tokens=50, prompt_reused=40)
+                  tokens=tokens, held_fraction=held, prompt_tokens=50, prompt_reused=40,
+                  prompt_shifted=0, prompt_recomputed=recomputed)
 
 
-def make_run(case, old, cold, fresh, exact, tolerant) -> CaseRun:
-    """Each arm argument is a text, or a list of texts (one per repeat)."""
+def make_run(case, old, cold, fresh, exact, tolerant, blend=None) -> CaseRun:
+    """Each arm argument is a text, or a list of texts (one per repeat); blend answers as
+    fresh unless given."""
     run = CaseRun(case, arm(old))
-    for name, texts in zip(ARMS, (cold, fresh, exact, tolerant), strict=True):
+    blend = fresh if blend is None else blend
+    for name, texts in zip(ARMS, (cold, fresh, exact, tolerant, blend), strict=True):
         run.runs[name] = [arm(t) for t in ([texts] if isinstance(texts, str) else texts)]
     return run
 
@@ -115,6 +118,21 @@ def test_a_failure_in_any_repeat_counts_and_marks_the_arm_unstable():
     assert r.arms["tolerant"].text == GOOD  # the first repeat's text is reported
 
 
+def test_the_blend_arm_is_judged_like_the_other_redrafts():
+    r = case_result(make_run(make_case(), STALE, GOOD, GOOD, GOOD, GOOD, blend=STALE))
+    assert r.regression_arms == ["blend"] and r.regressed["blend"] == ("+'April 3'", "-'March 14'")
+
+
+def test_the_prompt_side_speedup_and_decoded_share():
+    run = timed_run(make_case(), (4.0, 2.0, 2.0, 1.0))
+    run.runs["blend"] = [arm(GOOD, wall=0.6, prompt=0.05, recomputed=5)]
+    r = case_result(run)
+    assert r.speedup("blend", "fresh", prompt_side=True) == pytest.approx(0.2 / 0.05)
+    s = summarize([r])[OVERALL]
+    assert s["median_recomputed_share"]["blend"] == pytest.approx(0.1)
+    assert s["median_prompt_speedup_vs_fresh"]["blend"] == pytest.approx(4.0)
+
+
 def test_similarity_is_against_the_fresh_text():
     r = case_result(make_run(make_case(), GOOD, GOOD, GOOD, GOOD, "zzzz"))
     assert r.arms["exact"].similarity == 1.0
@@ -124,7 +142,9 @@ def test_similarity_is_against_the_fresh_text():
 # --- medians and summaries ------------------------------------------------------------------
 
 def timed_run(case, walls, tokens=(10, 10, 10, 10), held=(0.0, 0.0, 0.5, 0.8), repeats=1):
+    """Arms cold, fresh, exact, tolerant as given; blend as tolerant."""
     run = CaseRun(case, arm(GOOD))
+    walls, tokens, held = (*walls, walls[-1]), (*tokens, tokens[-1]), (*held, held[-1])
     for name, wall, n, h in zip(ARMS, walls, tokens, held, strict=True):
         run.runs[name] = [arm(GOOD, wall=wall, tokens=n, held=h) for _ in range(repeats)]
     return run
@@ -154,14 +174,16 @@ def test_summary_medians_per_category_and_overall():
     assert list(summary) == ["doc_summary", "fact_answer", OVERALL]
     doc = summary["doc_summary"]
     assert doc["cases"] == 3
-    assert doc["median_speedup_vs_fresh"] == {"exact": 1.0, "tolerant": 2.0}
-    assert doc["median_speedup_vs_cold"] == {"fresh": 2.0, "exact": 2.0, "tolerant": 4.0}
-    assert doc["median_held_fraction"] == {"exact": 0.5, "tolerant": 0.8}
+    assert doc["median_speedup_vs_fresh"] == {"exact": 1.0, "tolerant": 2.0, "blend": 2.0}
+    assert doc["median_speedup_vs_cold"] == {"fresh": 2.0, "exact": 2.0, "tolerant": 4.0,
+                                             "blend": 4.0}
+    assert doc["median_held_fraction"] == {"exact": 0.5, "tolerant": 0.8, "blend": 0.8}
     assert doc["median_tokens"]["tolerant"] == 10 and doc["total_tokens"]["tolerant"] == 40
     assert doc["median_answer_s_per_token"]["cold"] == pytest.approx(0.78)
     assert doc["regressions"] == 0 and doc["strict_regressions"] == 0
     fact = summary["fact_answer"]
-    assert fact["regressions"] == 1 and fact["regressions_by_arm"] == {"exact": 0, "tolerant": 1}
+    assert fact["regressions"] == 1
+    assert fact["regressions_by_arm"] == {"exact": 0, "tolerant": 1, "blend": 0}
     assert summary[OVERALL]["cases"] == 4 and summary[OVERALL]["regressions"] == 1
     assert summary[OVERALL]["identical_to_fresh"]["tolerant"] == 3
 
@@ -174,7 +196,7 @@ def test_json_document_has_the_issue_schema():
     assert isinstance(doc["model"], str) and isinstance(doc["machine"], str)
     case = doc["cases"][0]
     assert {"id", "category", "arms", "regression", "strict_regression"} <= set(case)
-    assert set(case["arms"]) == {"cold", "fresh", "exact", "tolerant"}
+    assert set(case["arms"]) == {"cold", "fresh", "exact", "tolerant", "blend"}
     for values in case["arms"].values():
         assert {"wall_s", "prompt_s", "answer_s", "tokens", "held_fraction", "passed",
                 "similarity"} <= set(values)
@@ -182,7 +204,7 @@ def test_json_document_has_the_issue_schema():
     for category in ("doc_summary", OVERALL):
         s = doc["summary"][category]
         for key in ("median_speedup_vs_fresh", "median_speedup_vs_cold", "median_held_fraction"):
-            assert {"exact", "tolerant"} <= set(s[key])
+            assert {"exact", "tolerant", "blend"} <= set(s[key])
         assert isinstance(s["regressions"], int) and isinstance(s["strict_regressions"], int)
 
 
@@ -225,3 +247,13 @@ def test_stability_summarizes_trivial_edits_of_the_tolerant_arm():
     assert summary["min_held_fraction"] == 0.6
     assert summary["unchanged_apart_from_edit"] == 1  # the whitespace edit added words
     assert summarize([cases[2]])[OVERALL]["stability"] is None
+    assert summary["empty_answers"] == 0
+
+
+def test_an_empty_answer_is_counted_apart_from_the_held_fractions():
+    case = make_case(id="e")
+    case = Case(**{**case.__dict__, "extra": {"edit": "whitespace"}})
+    run = make_run(case, "Opens April 3.", "", "", "", "")
+    run.runs["tolerant"] = [arm("", held=0.0, tokens=0)]
+    summary = summarize([case_result(run)])[OVERALL]["stability"]
+    assert summary["empty_answers"] == 1 and summary["min_held_fraction"] is None

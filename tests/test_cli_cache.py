@@ -83,18 +83,22 @@ def test_entry_with_wrong_types_is_corrupt(cache, warnings):
 
 def test_state_round_trip_and_corrupt_state(cache, warnings):
     assert cache.save_state("a" * 32, "m", [1, 2, 3], b"\x01" * 100)
-    assert cache.load_state("a" * 32, "m") == ([1, 2, 3], b"\x01" * 100)
+    assert cache.load_state("a" * 32, "m") == ([1, 2, 3], b"\x01" * 100, [])
+    assert cache.save_state("b" * 32, "m", [1, 2, 3], b"\x01", approximate=[(1, 3)])
+    assert cache.load_state("b" * 32, "m") == ([1, 2, 3], b"\x01", [(1, 3)])
     assert cache.load_state("a" * 32, "other-model") is None  # a state never crosses models
     assert len(warnings) == 1
     assert cache.save_state("a" * 32, "m", [1], b"\x02" * 10)
     (cache.base / "states" / f"{'a' * 32}.kv").write_bytes(b"RDKV1\0garbage")
     assert cache.load_state("a" * 32, "m") is None
     assert len(warnings) == 2
-    for header in (b"[1, 2]", b'{"key": "%s", "model": "m", "tokens": ["x"]}' % (b"a" * 32)):
+    bad_range = b'{"key": "%s", "model": "m", "tokens": [1], "approximate": [[0, 5]]}'
+    for header in (b"[1, 2]", b'{"key": "%s", "model": "m", "tokens": ["x"]}' % (b"a" * 32),
+                   bad_range % (b"a" * 32)):
         blob = b"RDKV1\0" + struct.pack("<I", len(header)) + header + b"\x01"
         (cache.base / "states" / f"{'a' * 32}.kv").write_bytes(blob)
         assert cache.load_state("a" * 32, "m") is None  # reported and dropped, never fatal
-    assert len(warnings) == 4
+    assert len(warnings) == 5
 
 
 def test_atomic_writes_keep_the_permissions_of_the_file_they_replace(tmp_path):

@@ -39,11 +39,18 @@ def test_coloured_rendering_styles_each_kind():
 
 def test_stats_line_reports_held_reuse_and_time_saved():
     stats = Stats(emitted=40, held=30, prompt_reused=90, prompt_tokens=100, wall_s=1.5,
-                  time=Timings(prefill=0.5))
+                  first_token_s=0.52, time=Timings(prefill=0.5))
     line = stats_line(Mode.REDRAFT, stats, serial_s_per_token=0.05)
-    assert line == ("redraft · held 75% · 40 tokens · prompt 90/100 reused · 1.50 s · "
-                    "answer 1.00 s vs ~2.00 s fresh (saved +1.00 s)")
+    assert line == ("redraft · held 75% · 40 tokens · prompt 90/100 reused · first token 0.52 s"
+                    " · 1.50 s · answer 1.00 s vs ~2.00 s fresh (saved +1.00 s)")
     assert "held" not in stats_line(Mode.FRESH, stats)
+
+
+def test_stats_line_says_what_a_blend_reused_or_why_it_fell_back():
+    blended = Stats(prompt_reused=10, prompt_shifted=80, prompt_tokens=100)
+    assert "prompt 10/100 reused + 80 shifted (blend)" in stats_line(Mode.REDRAFT, blended)
+    fell_back = Stats(prompt_tokens=100, blend_fallback="drift budget reached")
+    assert "(blend fell back: drift budget reached)" in stats_line(Mode.REDRAFT, fell_back)
 
 
 def test_serial_rate_counts_the_tokens_decoded_one_by_one():

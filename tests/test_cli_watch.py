@@ -3,15 +3,14 @@
 import hashlib
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 from helpers.cli_env import without_redraft_vars
+from helpers.watcher import EVENT_TIMEOUT_S, Watcher
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -19,45 +18,6 @@ DOC = (
     "Project status. The team shipped the login page on Monday. Anna fixed two bugs in the "
     "payment form. The next review meeting is on Thursday at 10am in room 12.\n"
 )
-# Generous: a bound for a wedged watcher, not a performance assertion.
-EVENT_TIMEOUT_S = 180
-
-
-class Watcher:
-    """A `redraft watch --json` subprocess whose stdout lines arrive on a queue."""
-
-    def __init__(self, cwd, *args):
-        env = without_redraft_vars(
-            {"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "24", "REDRAFT_DEBOUNCE_MS": "50"})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "redraft_cli", "watch", *args, "--json"],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def next_event(self, kind):
-        """The next JSON event of `kind`, skipping others (cancellations, for instance)."""
-        while True:
-            try:
-                line = self.lines.get(timeout=EVENT_TIMEOUT_S)
-            except queue.Empty:
-                self.proc.kill()
-                pytest.fail(f"no {kind!r} event; stderr: {self.proc.stderr.read()}")
-            event = json.loads(line)
-            if event["event"] == kind:
-                return event
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-
-
 @pytest.fixture
 def watcher_factory(tmp_path):
     started = []

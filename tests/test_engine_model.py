@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers.edit_pairs import EDIT_PAIRS, LIBRARY, SUMMARIZE
-from helpers.models import MODEL_PATHS
+from helpers.models import MODEL_PARAMS, MODEL_PATHS
 from redraft_engine import HELD, REWRITTEN, Engine
 
 pytestmark = pytest.mark.model
@@ -26,14 +26,9 @@ NEAR_TIE = 0.25
 SNAPSHOT_NEAR_TIE = 0.5
 # Largest logit change seen from the batch size alone (up to about 2.5, on Gemma 3 270M).
 BATCH_NUMERICS = 2.5
-# Gemma 3 270M is the larger and slower of the two models.
-MODEL_MARKS = {"gemma3-270m": [pytest.mark.gemma, pytest.mark.slow]}
 
 
-@pytest.fixture(
-    scope="module",
-    params=[pytest.param(name, marks=MODEL_MARKS.get(name, [])) for name in sorted(MODEL_PATHS)],
-)
+@pytest.fixture(scope="module", params=MODEL_PARAMS)
 def engine(request):
     eng = Engine(MODEL_PATHS[request.param]())
     yield eng

@@ -11,8 +11,10 @@ from .cases import Case
 if TYPE_CHECKING:
     from redraft_engine import Engine, Result
 
-ARMS = ("cold", "fresh", "exact", "tolerant")
-REDRAFT_ARMS = ("exact", "tolerant")
+ARMS = ("cold", "fresh", "exact", "tolerant", "blend")
+REDRAFT_ARMS = ("exact", "tolerant", "blend")
+# blend: the tolerant rule over a blended prompt (the old KV past the edit kept, shifted).
+RULE_OF_ARM = {"exact": "exact", "tolerant": "tolerant", "blend": "tolerant"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class ArmRun:
     held_fraction: float
     prompt_tokens: int
     prompt_reused: int
+    prompt_shifted: int
+    prompt_recomputed: int
 
 
 @dataclass
@@ -78,9 +82,13 @@ def run_case(
 
 
 def _call(engine: Engine, arm: str, prompt: str, old: Result) -> Result:
-    if arm in REDRAFT_ARMS:
-        return engine.redraft(prompt, old, rule=arm)
-    return engine.generate(prompt)
+    engine.prompt_reuse = "blend" if arm == "blend" else "exact"
+    try:
+        if arm in REDRAFT_ARMS:
+            return engine.redraft(prompt, old, rule=RULE_OF_ARM[arm])
+        return engine.generate(prompt)
+    finally:
+        engine.prompt_reuse = "exact"
 
 
 def _arm_run(result: Result) -> ArmRun:
@@ -88,5 +96,6 @@ def _arm_run(result: Result) -> ArmRun:
     return ArmRun(
         text=result.text, wall_s=s.wall_s, prompt_s=s.time.prefill, answer_s=s.answer_s,
         tokens=s.emitted, held_fraction=s.held_fraction, prompt_tokens=s.prompt_tokens,
-        prompt_reused=s.prompt_reused,
+        prompt_reused=s.prompt_reused, prompt_shifted=s.prompt_shifted,
+        prompt_recomputed=s.prompt_recomputed,
     )

@@ -51,8 +51,11 @@ def bench(
     """Benchmark redraft on an edit suite: speed against fresh and cold runs, and regressions.
 
     Per case, the old answer is generated on `before`; then on `after` the arms cold (empty
-    KV cache), fresh (warm prefix reuse), exact and tolerant (redrafts) run REPEAT times each,
-    in rotating order. Exit codes: 0 no attributable regression, 1 at least one, 2 bad input.
+    KV cache), fresh (warm prefix reuse), exact and tolerant (redrafts) and blend (tolerant
+    over a blended prompt: the KV past the edit kept, shifted) run REPEAT times each, in
+    rotating order. Exit codes: 0 no attributable regression in an arm that the configuration
+    uses (exact, tolerant, and blend where prompt_reuse is blend), 1 at least one, 2 bad input.
+    Regressions of the blend arm are always reported.
     """
     show_traceback = bool(ctx.obj and ctx.obj.get("traceback"))
     with error_boundary(show_traceback):
@@ -103,9 +106,23 @@ def run_bench(
     run_settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
                     "max_tokens": settings.max_tokens, "threads": settings.threads,
                     "n_ctx": engine.n_ctx, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-                    "noise": engine.noise, "probation": engine.probation}
+                    "noise": engine.noise, "probation": engine.probation,
+                    "prompt_reuse": settings.prompt_reuse, "blend": blend_settings()}
     _report(out, engine, results, run_settings, wall, json_path, plot_path)
-    return 1 if any(r.regression for r in results) else 0
+    gated = gated_arms(settings.prompt_reuse)
+    return 1 if any(set(r.regression_arms) & gated for r in results) else 0
+
+
+def blend_settings() -> dict[str, float]:
+    from redraft_engine import defaults
+
+    return {"bridge": defaults.BLEND_BRIDGE, "tail": defaults.BLEND_TAIL,
+            "min_keep": defaults.BLEND_MIN_KEEP, "drift_budget": defaults.BLEND_DRIFT_BUDGET}
+
+
+def gated_arms(prompt_reuse: str) -> set[str]:
+    """The redraft arms whose regressions fail the bench: those the configuration uses."""
+    return {"exact", "tolerant"} | ({"blend"} if prompt_reuse == "blend" else set())
 
 
 def _report(

@@ -12,7 +12,7 @@ from .cases import CATEGORIES
 from .results import CaseResult
 
 SUFFIXES = (".png", ".svg")
-MARKERS = {"exact": "o", "tolerant": "^"}
+MARKERS = {"exact": "o", "tolerant": "^", "blend": "s"}
 
 
 def check_plot_target(path: Path) -> ModuleType:

@@ -57,17 +57,25 @@ def summary_tables(summary: dict[str, dict[str, Any]]) -> list[Table]:
         "(answer side only in brackets); medians over cases",
         title_justify="left",
     )
-    for header in ("category", "cases", "exact ÷ fresh", "tolerant ÷ fresh", "fresh ÷ cold",
-                   "exact ÷ cold", "tolerant ÷ cold", "held exact", "held tolerant"):
+    for header in ("category", "cases", "exact ÷ fresh", "tolerant ÷ fresh", "blend ÷ fresh",
+                   "fresh ÷ cold", "tolerant ÷ cold", "blend ÷ cold", "held e/t/b"):
         speed.add_column(header, justify="left" if header == "category" else "right")
     work = Table(
         title="Work and quality (medians): answer ms per emitted token, its speedup against "
         "fresh (equal work), tokens emitted, texts identical to fresh; regressions (cases)",
         title_justify="left",
     )
-    for header in ("category", "ms/tok c/f/e/t", "per-tok ÷ fresh e/t", "tokens c/f/e/t",
-                   "same as fresh c/e/t", "regressions", "strict", "by arm e/t (attr, strict)"):
+    for header in ("category", "ms/tok c/f/e/t/b", "per-tok ÷ fresh e/t/b", "tokens c/f/e/t/b",
+                   "same as fresh c/e/t/b", "regressions", "strict",
+                   "by arm e/t/b (attr, strict)"):
         work.add_column(header, justify="left" if header == "category" else "right")
+    prompt = Table(
+        title="Prompt side (medians): fresh prompt time / arm prompt time, and the share of "
+        "prompt tokens decoded (blend keeps the KV past the edit, shifted)",
+        title_justify="left",
+    )
+    for header in ("category", "prompt ÷ fresh e/t/b", "decoded share c/f/e/t/b"):
+        prompt.add_column(header, justify="left" if header == "category" else "right")
     for name, s in summary.items():
         label = f"[bold]{name}[/]" if name == OVERALL else name
         vf, vc = s["median_speedup_vs_fresh"], s["median_speedup_vs_cold"]
@@ -76,9 +84,15 @@ def summary_tables(summary: dict[str, dict[str, Any]]) -> list[Table]:
         speed.add_row(
             label, str(s["cases"]),
             _pair(vf["exact"], af["exact"]), _pair(vf["tolerant"], af["tolerant"]),
-            _pair(vc["fresh"], ac["fresh"]), _pair(vc["exact"], ac["exact"]),
-            _pair(vc["tolerant"], ac["tolerant"]),
-            _fraction(held["exact"]), _fraction(held["tolerant"]),
+            _pair(vf["blend"], af["blend"]),
+            _pair(vc["fresh"], ac["fresh"]), _pair(vc["tolerant"], ac["tolerant"]),
+            _pair(vc["blend"], ac["blend"]),
+            "/".join(_fraction(held[a]) for a in REDRAFT_ARMS),
+        )
+        pf, share = s["median_prompt_speedup_vs_fresh"], s["median_recomputed_share"]
+        prompt.add_row(
+            label, "/".join(_times(pf[a]) for a in REDRAFT_ARMS),
+            "/".join(_fraction(share[a]) for a in ARMS),
         )
         spt, tok, same = s["median_answer_s_per_token"], s["median_tokens"], s["identical_to_fresh"]
         ptf = s["median_per_token_speedup_vs_fresh"]
@@ -92,9 +106,10 @@ def summary_tables(summary: dict[str, dict[str, Any]]) -> list[Table]:
             "/".join(str(same[a]) for a in ("cold", *REDRAFT_ARMS)),
             f"[bold red]{regs}[/]" if regs else "0",
             f"[red]{strict}[/]" if strict else "0",
-            f"{ra['exact']}/{ra['tolerant']}, {sa['exact']}/{sa['tolerant']}",
+            "/".join(str(ra[a]) for a in REDRAFT_ARMS) + ", "
+            + "/".join(str(sa[a]) for a in REDRAFT_ARMS),
         )
-    tables = [speed, work]
+    tables = [speed, prompt, work]
     stable = stability_table(summary)
     if stable is not None:
         tables.append(stable)
@@ -111,12 +126,14 @@ def stability_table(summary: dict[str, dict[str, Any]]) -> Table | None:
         "fraction, and answers whose words changed only where the document's did",
         title_justify="left",
     )
-    for header in ("category", "cases", "median held", "min held", "unchanged apart from edit"):
+    for header in ("category", "cases", "median held", "min held", "empty answers",
+                   "unchanged apart from edit"):
         table.add_column(header, justify="left" if header == "category" else "right")
     for name, st in rows:
         table.add_row(
             f"[bold]{name}[/]" if name == OVERALL else name, str(st["cases"]),
             _fraction(st["median_held_fraction"]), _fraction(st["min_held_fraction"]),
+            str(st.get("empty_answers", 0)),
             f"{st['unchanged_apart_from_edit']} / {st['cases']}",
         )
     return table

@@ -35,6 +35,13 @@ class ArmResult:
     text: str
     prompt_tokens: int
     prompt_reused: int
+    prompt_shifted: int
+    prompt_recomputed: int
+
+    @property
+    def recomputed_share(self) -> float | None:
+        """Prompt tokens decoded / prompt tokens."""
+        return self.prompt_recomputed / self.prompt_tokens if self.prompt_tokens else None
 
     @property
     def s_per_token(self) -> float | None:
@@ -46,7 +53,8 @@ class ArmResult:
             "tokens": self.tokens, "held_fraction": self.held_fraction, "passed": self.passed,
             "similarity": self.similarity, "stable": self.stable, "failed": list(self.failed),
             "answer_s_per_token": self.s_per_token, "prompt_tokens": self.prompt_tokens,
-            "prompt_reused": self.prompt_reused, "text": self.text,
+            "prompt_reused": self.prompt_reused, "prompt_shifted": self.prompt_shifted,
+            "prompt_recomputed": self.prompt_recomputed, "text": self.text,
         }
 
 
@@ -78,9 +86,14 @@ class CaseResult:
     def strict_regression(self) -> bool:
         return bool(self.strict_regression_arms)
 
-    def speedup(self, arm: str, baseline: str, *, answer_side: bool = False) -> float | None:
-        """Baseline time / arm time (end-to-end wall, or the answer side only)."""
-        pick = (lambda r: r.answer_s) if answer_side else (lambda r: r.wall_s)
+    def speedup(
+        self, arm: str, baseline: str, *, answer_side: bool = False, prompt_side: bool = False
+    ) -> float | None:
+        """Baseline time / arm time (end-to-end wall, the answer side or the prompt side)."""
+        if prompt_side:
+            pick = lambda r: r.prompt_s  # noqa: E731
+        else:
+            pick = (lambda r: r.answer_s) if answer_side else (lambda r: r.wall_s)
         num, den = pick(self.arms[baseline]), pick(self.arms[arm])
         return num / den if den > 0 else None
 
@@ -156,6 +169,8 @@ def _arm_result(runs: Sequence[ArmRun], checks: Any, texts: list[str], fresh: st
         text=first.text,
         prompt_tokens=first.prompt_tokens,
         prompt_reused=first.prompt_reused,
+        prompt_shifted=first.prompt_shifted,
+        prompt_recomputed=int(median(r.prompt_recomputed for r in runs)),
     )
 
 
@@ -185,6 +200,9 @@ def summarize_group(results: Sequence[CaseResult]) -> dict[str, Any]:
             REDRAFT_ARMS, lambda r, a: r.speedup(a, "fresh", answer_side=True)),
         "median_answer_speedup_vs_cold": per_arm(
             vs_cold, lambda r, a: r.speedup(a, "cold", answer_side=True)),
+        "median_prompt_speedup_vs_fresh": per_arm(
+            REDRAFT_ARMS, lambda r, a: r.speedup(a, "fresh", prompt_side=True)),
+        "median_recomputed_share": per_arm(ARMS, lambda r, a: r.arms[a].recomputed_share),
         "median_per_token_speedup_vs_fresh": per_arm(
             REDRAFT_ARMS, lambda r, a: r.per_token_speedup(a, "fresh")),
         "median_held_fraction": per_arm(REDRAFT_ARMS, lambda r, a: r.arms[a].held_fraction),
@@ -204,7 +222,9 @@ def summarize_group(results: Sequence[CaseResult]) -> dict[str, Any]:
         "strict_regressions_by_arm": count(
             REDRAFT_ARMS, lambda r, a: bool(r.strict_regressed[a])),
         "stability": stability([
-            (r.labels.get("edit"), r.arms["tolerant"].held_fraction, r.kept_apart_from_edit)
+            (r.labels.get("edit"),
+             r.arms["tolerant"].held_fraction if r.arms["tolerant"].tokens else None,
+             r.kept_apart_from_edit)
             for r in results
         ]),
     }

@@ -22,3 +22,9 @@ def gemma_path() -> Path:
 
 
 MODEL_PATHS = {"smollm2-135m": smollm_path, "gemma3-270m": gemma_path}
+
+# Gemma 3 270M is the larger and slower of the two models.
+MODEL_MARKS = {"gemma3-270m": [pytest.mark.gemma, pytest.mark.slow]}
+# Parameters of a fixture that runs a test once per real model.
+MODEL_PARAMS = [pytest.param(name, marks=MODEL_MARKS.get(name, []))
+                for name in sorted(MODEL_PATHS)]

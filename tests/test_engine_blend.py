@@ -1,0 +1,171 @@
+"""Blended prefill on the real engine: kept KV moved to the right positions, exact reuse where
+nothing is kept, fallbacks, and no compounding of the approximation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from helpers.log_report import REPORT_TASK, service_log
+from helpers.models import MODEL_PARAMS, MODEL_PATHS
+from redraft_engine import Engine
+from redraft_engine.blend_plan import plan_blend
+from redraft_engine.kv_blend import apply_plan, logits_at
+from redraft_engine.llama_backend import lib
+
+pytestmark = pytest.mark.model
+
+SETTINGS = {"bridge": 4, "tail": 32, "min_keep": 16}
+# Largest logit change, at kept positions inside their runs, between a blended cache and an
+# exact prefill of the same prompt (each probed by decoding the next prompt token over the cells
+# before it). Measured at one probe per run: 0.8-1.0 on SmolLM2 and 1.1-1.5 on Gemma 3; the
+# same runs kept one cell off (each cell holding its neighbour's KV, the control): 5.7-15.8,
+# except one Gemma 3 probe at 2.4, hence a probe every 48 kept tokens.
+MAX_DRIFT = 4.0
+
+
+@pytest.fixture(scope="module", params=MODEL_PARAMS)
+def engine(request):
+    eng = Engine(MODEL_PATHS[request.param](), max_tokens=16)
+    yield eng
+    eng.close()
+
+
+def prompt_of(engine, doc):
+    return engine.prompt_tokens(REPORT_TASK + doc)
+
+
+def cached(engine, tokens):
+    """A cache holding `tokens` exactly, computed in this process (a restored state of a
+    sliding-window model lacks its early cells)."""
+    engine.reset()
+    engine.session.prefill(tokens)
+
+
+def probes_of(plan):
+    """Kept positions away from the edges of their runs, 48 apart (at least one per run)."""
+    out = []
+    for k in plan.keep:
+        out += range(k.new_start + min(16, k.length // 2), k.new_end - 1, 48) or [k.new_start]
+    return out
+
+
+def probe(engine, new, probes):
+    """What the cache holds at each probe position: the logits after the next prompt token."""
+    return [logits_at(engine.session, p + 1, new[p + 1], 0) for p in probes]
+
+
+def drift(rows, reference):
+    return max(float(np.abs(r - q).max()) for r, q in zip(rows, reference, strict=True))
+
+
+def positions(engine):
+    mem = engine.session.mem
+    return lib().llama_memory_seq_pos_min(mem, 0), lib().llama_memory_seq_pos_max(mem, 0)
+
+
+def edited(doc, where):
+    marker = {"start": "== Section 1: auth", "middle": "== Section 4: upload",
+              "end": "== Section 6: gateway"}
+    if where in marker:
+        assert marker[where] in doc
+        return doc.replace(marker[where], marker[where] + " and more", 1)
+    return doc.replace("billing", "payments")  # a rename in three places and more
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end", "rename"])
+def test_a_blend_holds_the_new_prompt_at_the_right_positions(engine, where):
+    doc = service_log()
+    old, new = prompt_of(engine, doc), prompt_of(engine, edited(doc, where))
+    plan = plan_blend(old, new, **SETTINGS)
+    assert plan.keep and (where == "end" or plan.shifted > len(new) // 3)
+    probes = probes_of(plan)
+    engine.reset()
+    engine.session.prefill(new)
+    reference = probe(engine, new, probes)
+    cached(engine, old)
+    row, reused, shifted, fallback = engine.session.prefill_blend(new, budget=1.0, **SETTINGS)
+    assert fallback is None and shifted == plan.shifted and reused == plan.prefix
+    assert engine.session.tokens == new
+    assert positions(engine) == (0, len(new) - 1)
+    assert drift(probe(engine, new, probes), reference) <= MAX_DRIFT
+    # Control: the same runs kept one cell off (each cell holds its neighbour's KV).
+    cached(engine, old)
+    off = replace(plan, keep=tuple(replace(k, old_start=k.old_start + 1) for k in plan.keep))
+    apply_plan(engine.session, new, off, 0)
+    assert drift(probe(engine, new, probes), reference) > MAX_DRIFT
+
+
+def test_an_unchanged_prompt_leaves_the_state_as_it_was(engine):
+    prompt = prompt_of(engine, service_log())
+    cached(engine, prompt)
+    row_exact, _ = engine.session.prefill(prompt)
+    row, reused, shifted, fallback = engine.session.prefill_blend(prompt, budget=1.0, **SETTINGS)
+    assert (reused, shifted, fallback) == (len(prompt) - 1, 0, None)
+    assert engine.session.tokens == prompt and engine.approximate_ranges == ()
+    assert np.array_equal(row, row_exact)
+
+
+def test_an_edit_in_the_tail_gives_the_logits_of_exact_prefix_reuse(engine):
+    doc = service_log()
+    old = prompt_of(engine, doc)
+    new = prompt_of(engine, doc[:-40] + doc[-40:].replace("percent", "per cent"))
+    assert plan_blend(old, new, **SETTINGS).keep == ()
+    cached(engine, old)
+    row_exact, _ = engine.session.prefill(new)
+    cached(engine, old)
+    row, _, shifted, _ = engine.session.prefill_blend(new, budget=1.0, **SETTINGS)
+    assert shifted == 0 and np.array_equal(row, row_exact)
+
+
+def test_blend_falls_back_to_exact_where_the_memory_cannot_shift(engine, monkeypatch):
+    doc = service_log()
+    old, new = prompt_of(engine, doc), prompt_of(engine, edited(doc, "start"))
+    cached(engine, old)
+    row_exact, _ = engine.session.prefill(new)
+    monkeypatch.setattr(lib(), "llama_memory_can_shift", lambda mem: False)
+    cached(engine, old)
+    row, _, shifted, fallback = engine.session.prefill_blend(new, budget=1.0, **SETTINGS)
+    assert fallback == "the memory cannot shift positions" and shifted == 0
+    assert np.array_equal(row, row_exact) and engine.approximate_ranges == ()
+
+
+def test_repeated_blends_never_keep_approximate_ranges_again(engine):
+    doc = service_log()
+    first, second = edited(doc, "start"), edited(edited(doc, "start"), "middle")
+    engine.prompt_reuse = "blend"
+    try:
+        engine.reset()
+        engine.generate(REPORT_TASK + doc)
+        one = engine.generate(REPORT_TASK + first)
+        assert one.stats.prompt_shifted > 0.5 * one.stats.prompt_tokens
+        approximate = engine.approximate_ranges
+        assert approximate
+        # Over the drift budget (a quarter of the cache): an exact prefill, nothing approximate.
+        two = engine.generate(REPORT_TASK + second)
+        assert two.stats.blend_fallback == "drift budget reached"
+        assert two.stats.prompt_shifted == 0 and engine.approximate_ranges == ()
+        three = engine.generate(REPORT_TASK + first)
+        if engine.model.n_swa and three.stats.blend_fallback:
+            # A sliding-window cache drops early cells as its answers grow past the window.
+            assert three.stats.blend_fallback.startswith("the sliding-window cache lacks")
+        else:
+            assert three.stats.prompt_shifted > 0 and not three.stats.blend_fallback
+    finally:
+        engine.prompt_reuse = "exact"
+
+
+def test_exact_reuse_stops_at_the_first_approximate_token(engine):
+    doc = service_log()
+    engine.prompt_reuse = "blend"
+    try:
+        engine.reset()
+        engine.generate(REPORT_TASK + doc)
+        engine.generate(REPORT_TASK + edited(doc, "start"))
+        start = min(s for s, _ in engine.approximate_ranges)
+    finally:
+        engine.prompt_reuse = "exact"
+    again = engine.generate(REPORT_TASK + edited(doc, "start"))
+    assert again.stats.prompt_reused <= start
+    assert engine.approximate_ranges == ()
