@@ -40,9 +40,10 @@ def engine(tmp_path_factory):
 # Edits that change the right answer: the smallest city of the table is renamed. The answer
 # is led to name the city mid-sentence, past the first tokens (which only an exact match or a
 # near-tie may hold anyway). This model's band already rejects the old name there, so the
-# control is a band wide enough to hold any top-20 token (as for numbers below): without
-# guards it keeps the old name, with them the new one comes out.
-WIDE = {"tau": 20.0, "floor": 20.0}
+# control is a band wide enough to hold any top-100 token (as for numbers below): without
+# guards it keeps the old name, with them the new one comes out. (Top-20 was not enough: on
+# one machine " L" of the old "Lille" ranked 21st under the edited prompt, 4.7 logits down.)
+WIDE = {"tau": 20.0, "floor": 20.0, "top_k": 100}
 LEADING = (
     "Answer the question using only the document below. Reply with one sentence that starts "
     'with "The city with the smallest population is".\nQuestion: Which city has the smallest '

@@ -15,11 +15,15 @@ from redraft_engine import Draft, Engine
 pytestmark = pytest.mark.model
 
 ANSWER_TOKENS = 160
+# Pinned: which window boundaries a near-tie falls on decides whether the rule is needed, and the
+# default windows follow the cost table measured on the machine. With 16 (and 32), the rule off
+# held 144/160 at every tested position but two; the rule held 160/160 at all of them.
+WINDOW = 16
 
 
 @pytest.fixture(scope="module")
 def report():
-    engine = Engine(smollm_path(), max_tokens=ANSWER_TOKENS)
+    engine = Engine(smollm_path(), max_tokens=ANSWER_TOKENS, window=WINDOW)
     doc = service_log()
     assert 850 <= engine.count_tokens(doc) <= 950
     old = engine.generate(REPORT_TASK + doc)
@@ -58,10 +62,6 @@ def test_a_double_space_near_the_end_keeps_the_report(report):
     assert kept.stats.held >= 0.95 * ANSWER_TOKENS, kept.stats
 
 
-@pytest.mark.skip(reason="not yet a reliable control: whether this edit needs the near-tie rule "
-                  "depends on the window sizes, which follow the cost table measured on the "
-                  "machine (104/160 held with the rule off under one table, 160/160 under "
-                  "another); pin the window and re-find the edit position")
 def test_the_double_space_control_needs_the_near_tie_rule(report):
     _, old, _ = report
     unknown = redraft_from(report, Draft(old.tokens, old.messages))
