@@ -33,7 +33,8 @@ EVENT_TIMEOUT_S = 600
 
 def load_case(case_id: str) -> dict:
     for suite_file in sorted(SUITE.glob("*.json")):
-        for case in json.loads(suite_file.read_text())["cases"]:
+        data = json.loads(suite_file.read_text())
+        for case in data["cases"] if isinstance(data, dict) else data:
             if case["id"] == case_id:
                 return case
     sys.exit(f"no case {case_id!r} in {SUITE}")
