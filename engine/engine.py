@@ -56,7 +56,8 @@ class Engine:
     `calibration_dir`. 0 turns the near-tie rule off.
     probation: how many tokens after each jump back into the old answer are held only on exact
     match or a near-tie (0 by default: measured, see defaults.py). The first answer token is
-    always held on exact match, or as a near-tie only when the edit inserted no content.
+    held on exact match, as a near-tie only when the edit inserted no content, and by the
+    rule's band only when the edit changed no word (spacing or punctuation only).
     prompt_reuse: "exact" reuses the KV cache up to the first changed prompt token; "blend"
     also keeps the KV of the unchanged text after an edit, moved to its new position, and
     decodes only the edited spans, a few tokens after each and the prompt's tail (see
@@ -288,7 +289,7 @@ class Engine:
         for event in replay(
             session, next_logits, list(draft.tokens), rule, ctx, policy,
             max_tokens=limit, anchor_n=self.anchor_n, probation=self.probation, prompt=prompt,
-            quote_policy=quotes, counters=stats,
+            quote_policy=quotes, counters=stats, is_blank=self.model.is_blank,
         ):
             event = replace(event, text=decoder.piece(event.token))
             if spans.add(event):

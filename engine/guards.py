@@ -38,6 +38,8 @@ class EditContext:
     old_margins: each old-answer token's decision margin when it was chosen (empty: unknown).
     noise: the model's batched-versus-serial logit noise; a decision whose old margin and new
         gap both lie within it was a coin flip before the edit and still is.
+    words_kept: the edit changed no word of the prompt (only spacing or punctuation), so no
+        fact can have changed and even the first answer token may be held by the rule's band.
     """
 
     exact_only: frozenset[int] = frozenset()
@@ -45,6 +47,7 @@ class EditContext:
     eog: frozenset[int] = frozenset()
     old_margins: Sequence[float] = ()
     noise: float = 0.0
+    words_kept: bool = False
 
     def near_tie(self, old_index: int, gap: float) -> bool:
         """Was the old decision at `old_index` within the noise, and is the new gap too?"""
@@ -81,6 +84,11 @@ def diff_words(old: str, new: str) -> tuple[frozenset[str], frozenset[str]]:
         if op in ("replace", "insert"):
             inserted.update(b[j1:j2])
     return frozenset(removed), frozenset(inserted)
+
+
+def same_words(old: str, new: str) -> bool:
+    """Do the two texts have the same words in the same order (case counts)?"""
+    return words(old) == words(new)
 
 
 def token_words(pieces: Sequence[str]) -> list[tuple[str, list[int]]]:

@@ -71,6 +71,11 @@ class LlamaModel:
             self._pieces[token] = cached
         return cached
 
+    def is_blank(self, token: int) -> bool:
+        """Is the token's piece whitespace only (and not empty, as special tokens are)?"""
+        raw = self.piece(token)
+        return bool(raw) and not raw.strip()
+
     def text_decoder(self) -> TextDecoder:
         """A decoder that turns this model's tokens into text pieces one token at a time."""
         return TextDecoder(self)

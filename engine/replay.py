@@ -3,7 +3,7 @@
 Walks an old answer as a draft under a new prompt: verify windows of draft tokens in one batched
 decode, hold tokens the rule accepts, emit the fresh argmax at the first rejection, roll the
 rejected tail back, decode serially, and re-anchor into the old answer after each rewritten
-token by matching the last few emitted tokens at or after a watermark. With an empty draft it
+token by matching the last few emitted tokens, resuming past a watermark. With an empty draft it
 is plain greedy decoding.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -45,27 +45,46 @@ class Decoder(Protocol):
 
 
 class AnchorIndex:
-    """Finds where an n-gram of emitted tokens occurs in the old answer at or after a watermark."""
+    """Finds where an n-gram of emitted tokens occurs in the old answer, to resume past a
+    watermark.
 
-    def __init__(self, draft: Sequence[int], n: int):
+    Whitespace-only tokens (`is_blank`) are left out of the n-grams on both sides, so an edit
+    that only changed spacing ("\n" against "\n\n") does not hide the place to resume.
+    """
+
+    def __init__(
+        self, draft: Sequence[int], n: int, is_blank: Callable[[int], bool] = lambda t: False
+    ):
         self.n = n
         self.draft = draft
+        self.is_blank = is_blank
+        self._kept = [i for i, t in enumerate(draft) if not is_blank(t)]
+        keys = [draft[i] for i in self._kept]
         self._starts: dict[tuple[int, ...], list[int]] = defaultdict(list)
-        for i in range(len(draft) - n + 1):
-            self._starts[tuple(draft[i : i + n])].append(i)
+        for k in range(len(keys) - n + 1):
+            self._starts[tuple(keys[k : k + n])].append(k)
 
-    def resume_at(self, recent: Sequence[int], watermark: int) -> int | None:
-        """Draft index right after the first match starting at or after `watermark`, if any."""
+    def resume_at(
+        self, recent: Sequence[int], watermark: int, *, after_blank: bool = False
+    ) -> int | None:
+        """Draft index right after the first match that resumes past `watermark`, if any.
+
+        `recent` holds the last n non-blank emitted tokens; `after_blank` says that blank
+        tokens were emitted after them, so the draft's own blanks there are skipped too.
+        """
         if len(recent) < self.n:
             return None
         starts = self._starts.get(tuple(recent))
         if not starts:
             return None
-        k = bisect_left(starts, watermark)
-        if k == len(starts):
-            return None
-        after = starts[k] + self.n
-        return after if after < len(self.draft) else None
+        first = bisect_left(starts, bisect_left(self._kept, watermark) - self.n)
+        for start in starts[first:]:
+            after = self._kept[start + self.n - 1] + 1
+            while after_blank and after < len(self.draft) and self.is_blank(self.draft[after]):
+                after += 1
+            if after > watermark:
+                return after if after < len(self.draft) else None
+        return None
 
 
 def decision_margin(row: np.ndarray, token: int) -> float:
@@ -97,6 +116,7 @@ def replay(
     prompt: Sequence[int] = (),
     quote_policy: WindowPolicy | None = None,
     counters: Stats | None = None,
+    is_blank: Callable[[int], bool] = lambda t: False,
 ) -> Iterator[TokenEvent]:
     """Yield the emitted tokens of the answer, each `held` (from the draft) or `rewritten`.
 
@@ -110,15 +130,18 @@ def replay(
     window when the old answer offers a re-anchor or, failing that, when the last emitted
     tokens occur in `prompt` and its continuation can be drafted (a quote). Quotes are not the
     old answer: they are held only on exact match and count as rewritten (and quoted).
-    The first answer token is held on exact match, or as a near-tie when the edit inserted no
-    content (`ctx.inserted` empty); the first `probation` tokens after each re-anchor are
-    `strict` for the rule: tolerance is earned by agreeing with the model again first.
+    The first answer token is held by the rule when the edit changed no word of the prompt
+    (`ctx.words_kept`), else on exact match, or as a near-tie when the edit inserted no content
+    (`ctx.inserted` empty); the first `probation` tokens after each re-anchor are `strict` for
+    the rule: tolerance is earned by agreeing with the model again first. Re-anchors and quotes
+    match on the non-blank tokens (`is_blank`: whitespace-only pieces).
     """
     c = counters if counters is not None else Stats()
-    anchors = AnchorIndex(draft, anchor_n)
+    anchors = AnchorIndex(draft, anchor_n, is_blank)
     source = quotable(prompt, ctx.eog) if draft and quote_policy is not None else []
-    quotes = AnchorIndex(source, anchor_n) if source else None
-    recent: deque[int] = deque(maxlen=anchor_n)
+    quotes = AnchorIndex(source, anchor_n, lambda t: t >= 0 and is_blank(t)) if source else None
+    recent: deque[int] = deque(maxlen=anchor_n)  # the last non-blank emitted tokens
+    after_blank = False
     logits = np.array(next_logits, copy=True)
     pending: int | None = None  # emitted, not decoded yet
     emitted = 0
@@ -126,29 +149,35 @@ def replay(
     watermark = 0
     strict_left = 0
 
+    def remember(token: int) -> None:
+        nonlocal after_blank, emitted
+        after_blank = is_blank(token)
+        if not after_blank:
+            recent.append(token)
+        emitted += 1
+
     def rewritten(token: int, margin: float, *, quoted: bool = False) -> TokenEvent:
-        nonlocal emitted
         c.rewritten += 1
         c.quoted += quoted
-        recent.append(token)
-        emitted += 1
+        remember(token)
         return TokenEvent(REWRITTEN, token, emitted - 1, margin=margin)
 
     def held(token: int, old_index: int, margin: float) -> TokenEvent:
-        nonlocal emitted, strict_left
+        nonlocal strict_left
         c.held += 1
         strict_left = max(0, strict_left - 1)
-        recent.append(token)
-        emitted += 1
+        remember(token)
         return TokenEvent(HELD, token, emitted - 1, old_index, margin=margin)
 
     def accept_old(row: np.ndarray, top: int, old_index: int) -> bool:
         if emitted == 0:
             # The first token picks the answer's whole path; a coin flip there can keep an old
             # answer that never reaches what the edit inserted. Hold it as a near-tie only when
-            # the edit inserted no content.
+            # the edit inserted no content, and by the rule's band only when it changed no word.
             if draft[old_index] == top:
                 return True
+            if ctx.words_kept:
+                return rule.accept(row, top, draft[old_index], old_index, ctx)
             return not ctx.inserted and rule.accept(
                 row, top, draft[old_index], old_index, ctx, strict=True)
         return rule.accept(row, top, draft[old_index], old_index, ctx, strict=strict_left > 0)
@@ -176,7 +205,8 @@ def replay(
             yield held(fed[0], p, decision_margin(logits, fed[0]))
             next_old = p + 1
         else:
-            resume = anchors.resume_at(list(recent), watermark) if draft else None
+            resume = (anchors.resume_at(list(recent), watermark, after_blank=after_blank)
+                      if draft else None)
             if resume is not None:
                 c.reanchors += 1
                 p = watermark = next_old = resume
@@ -184,7 +214,7 @@ def replay(
                 size = policy.next_size(first_checked=False)
                 candidates = draft[p : p + size]
             elif quotes is not None and quote_policy is not None:
-                quote_at = quotes.resume_at(list(recent), 0)
+                quote_at = quotes.resume_at(list(recent), 0, after_blank=after_blank)
                 size = 0 if quote_at is None else quote_policy.next_size(first_checked=False)
                 candidates = [] if quote_at is None else source[quote_at : quote_at + size]
                 if -1 in candidates:

@@ -6,7 +6,7 @@ that is not the argmax unless their own criterion allows it; the replay loop emi
 otherwise. `strict` marks a position where tolerance has not been earned yet (the first tokens
 after a jump back into the old answer): hold there only on exact match or a near-tie that the
 edit did not move. The replay holds the first answer token as a near-tie only when the edit
-inserted no content.
+inserted no content, and by the band only when the edit changed no word.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .defaults import RULE_NAMES
-from .guards import Edit, EditContext, exact_only_indices, inserted_token_ids
+from .guards import Edit, EditContext, exact_only_indices, inserted_token_ids, same_words
 
 
 @runtime_checkable
@@ -91,14 +91,15 @@ class TolerantRule:
         if edit.old_prompt == edit.new_prompt:
             # Nothing was edited, so no copied content can be stale: hold the answer's phrasing
             # and facts alike (batched decodes would otherwise re-derive near-ties differently).
-            return EditContext(eog=edit.eog)
+            return EditContext(eog=edit.eog, words_kept=True)
         exact_only = (
             exact_only_indices(edit, copy_min_len=self.copy_min_len)
             if self.guard_copies
             else frozenset()
         )
         inserted = inserted_token_ids(edit) if self.guard_inserted else frozenset()
-        return EditContext(exact_only=exact_only, inserted=inserted, eog=edit.eog)
+        kept = edit.old_prompt is not None and same_words(edit.old_prompt, edit.new_prompt)
+        return EditContext(exact_only=exact_only, inserted=inserted, eog=edit.eog, words_kept=kept)
 
     def accept(
         self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext,

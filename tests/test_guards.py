@@ -128,8 +128,18 @@ def test_an_unedited_prompt_holds_copies_with_tolerance():
     doc = "Maria Okafor opened the wing on March 14."
     rule = TolerantRule()
     ctx = rule.prepare(edit(doc, doc, ["Maria", " Ok", "af", "or"]))
-    assert ctx.exact_only == frozenset() and ctx.inserted == frozenset()
+    assert ctx.exact_only == frozenset() and ctx.inserted == frozenset() and ctx.words_kept
     assert ExactRule().prepare(edit(doc, doc, [])).eog == frozenset({EOG})
+
+
+def test_words_are_kept_only_when_the_edit_changed_spacing_or_punctuation():
+    doc = "Maria Okafor opened the wing on March 14."
+    rule = TolerantRule()
+    for respaced in (doc.replace(" the", "  the"), doc.replace(".", "!"), "\n" + doc):
+        assert rule.prepare(edit(doc, respaced, ["Maria"])).words_kept
+    for changed in (doc.replace("14", "15"), doc.replace("wing", "Wing"), doc + " Then"):
+        assert not rule.prepare(edit(doc, changed, ["Maria"])).words_kept
+    assert not rule.prepare(edit(None, doc, ["Maria"])).words_kept
 
 
 def guarded_ctx(old_margins: list[float], noise: float):

@@ -189,14 +189,16 @@ class CoinFlip(FakeModel):
         return row
 
 
-def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset()):
+def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset(),
+                         words_kept=False, guarded=True):
     old_model = CoinFlip([1], old_lead, at)
     old_events, _ = run(old_model, [], ExactRule(), EditContext(eog=frozenset({EOG})),
                         None, 10, 2)
     old = [e.token for e in old_events]
     margins = tuple(e.margin for e in old_events)
-    ctx = EditContext(exact_only=frozenset(range(len(old))), eog=frozenset({EOG}),
-                      old_margins=margins, noise=noise, inserted=inserted)
+    ctx = EditContext(exact_only=frozenset(range(len(old)) if guarded else ()),
+                      eog=frozenset({EOG}), old_margins=margins, noise=noise,
+                      inserted=inserted, words_kept=words_kept)
     new_model = CoinFlip([1, 2], new_lead, at)
     events, counters = run(new_model, old, TolerantRule(top_k=5), ctx, None, 10, 2)
     return old, [e.token for e in events], counters
@@ -222,6 +224,92 @@ def test_a_coin_flip_at_the_first_token_is_held_only_when_the_edit_inserted_no_c
     # fresh path, so a new fact can enter the answer.
     _, new_fact, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=0, inserted=frozenset({11}))
     assert new_fact[0] == 3
+
+
+def test_the_first_token_is_held_by_the_band_only_when_the_edit_changed_no_word():
+    # A clear old decision (4 over 3 by 2.0) that the edit turned: 3 now leads by 0.5, outside
+    # the noise (0.3) but inside the band (at least 1.0 logit).
+    old, new, counters = redraft_with_margins(2.0, -0.5, noise=0.3, at=0, guarded=False,
+                                              words_kept=True)
+    assert old == [4, 5, 6, 7, 8, 9] and new == old and counters.divergences == 0
+    # Control: the same logits after an edit that changed a word take the fresh path.
+    _, new_changed, _ = redraft_with_margins(2.0, -0.5, noise=0.3, at=0, guarded=False)
+    assert new_changed[0] == 3
+    # Guards still hold: a guarded first token is re-derived even when no word changed.
+    _, new_guarded, _ = redraft_with_margins(2.0, -0.5, noise=0.3, at=0, words_kept=True)
+    assert new_guarded[0] == 3
+
+
+BLANKS = frozenset({1, 2})
+
+
+def test_a_re_anchor_looks_past_a_change_of_spacing():
+    # 1 and 2 are whitespace-only tokens; the edit turned every 1 of the answer into a 2.
+    answer = [4, 1, 5, 6, 1, 7, 8, 1, 9, 10, 11]
+    respaced = [2 if t == 1 else t for t in answer]
+
+    class Respaced(FakeModel):
+        def logits_after(self, prefix):
+            import numpy as np
+
+            i = len(prefix) - len(self.prompt)
+            row = np.zeros(self.vocab, dtype=np.float32)
+            row[respaced[i] if i < len(respaced) else EOG] = 10.0
+            return row
+
+    def redraft(is_blank):
+        model = Respaced([3], vocab=VOCAB)
+        counters = Stats()
+        events = list(replay(model, model.start(), answer, ExactRule(),
+                             EditContext(eog=frozenset({EOG})), policy_for(8), max_tokens=40,
+                             anchor_n=2, counters=counters, is_blank=is_blank))
+        return [e.token for e in events], counters
+
+    tokens_, counters = redraft(BLANKS.__contains__)
+    assert tokens_ == respaced
+    # Each respaced token is rewritten, and the first also needs a second token to match on.
+    assert counters.rewritten == 4 and counters.reanchors == 3
+    # Control: matching on every token needs two new tokens after each change to resume.
+    tokens_off, counters_off = redraft(lambda t: False)
+    assert tokens_off == respaced and counters_off.rewritten >= 6
+
+
+def test_a_re_anchor_may_overlap_what_was_held_before_the_rejection():
+    # The edit made the model repeat a token: the old answer 4 5 6 7 ..., the new one 4 5 5 6 7
+    # .... After the repeated 5 and the 6, the last two tokens (5 6) match the old answer
+    # where it was rejected, so the replay resumes at 7 and rewrites only the 5 and the 6.
+    answer = [4, 5, 6, 7, 8, 9, 10, 11, 3, 6]
+    repeated = [4, 5, *answer[1:]]
+
+    class Repeating(FakeModel):
+        def logits_after(self, prefix):
+            import numpy as np
+
+            i = len(prefix) - len(self.prompt)
+            row = np.zeros(self.vocab, dtype=np.float32)
+            row[repeated[i] if i < len(repeated) else EOG] = 10.0
+            return row
+
+    model = Repeating([3], vocab=VOCAB)
+    events, counters = run(model, answer, ExactRule(), EditContext(eog=frozenset({EOG})),
+                           8, 40, 2)
+    assert [e.token for e in events] == repeated
+    assert [e.kind for e in events] == [HELD, HELD, REWRITTEN, REWRITTEN] + [HELD] * 7
+    assert [e.old_index for e in events[4:]] == list(range(3, len(answer)))
+
+
+@settings_
+@given(edits(), st.sampled_from([None, 1, 5, 16]), st.integers(1, 70), st.integers(1, 4),
+       st.sets(tokens, max_size=4))
+def test_exact_rule_stays_lossless_with_blank_tokens(edit, window, max_tokens, anchor_n, blanks):
+    _, new, answer, seed = edit
+    model = FakeModel(new, vocab=VOCAB, seed=seed)
+    events = list(replay(model, model.start(), answer, ExactRule(),
+                         EditContext(eog=frozenset({EOG})), policy_for(window),
+                         max_tokens=max_tokens, anchor_n=anchor_n, prompt=new * 3,
+                         quote_policy=policy_for(window), is_blank=blanks.__contains__))
+    fresh = FakeModel(new, vocab=VOCAB, seed=seed).greedy(max_tokens)
+    assert [e.token for e in events] == fresh
 
 
 @settings_
