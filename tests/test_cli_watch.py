@@ -82,19 +82,27 @@ def test_ctrl_c_exits_130_without_partial_files(tmp_path, watcher_factory):
     assert names == [".redraft", "answer.md", "doc.md"]
 
 
-LONG_PROMPT = "Repeat the following document three times, word for word.\n\n{document}"
+# About 400 prompt tokens: an edit at its first word makes an exact-reuse redraft re-read all
+# of it before the first answer token, and the watcher looks for a newer save between tokens.
+# That re-read is the window in which the test saves again: about 5 s on one thread here, over
+# 2 s on a machine twice as fast, where a short answer alone was over before the second save.
+LONG_DOC = "".join(
+    f"Line {i}: crate {i * 7} of the {('red', 'blue', 'green')[i % 3]} batch leaves dock "
+    f"{i % 9} on day {i % 28} with {i * 3} boxes.\n"
+    for i in range(12)
+)
 
 
 def test_a_save_during_generation_cancels_it_and_the_newest_save_wins(tmp_path, watcher_factory):
     doc = tmp_path / "doc.md"
-    doc.write_text(DOC)
-    w = watcher_factory("doc.md", "--out", "answer.md", "--max-tokens", "200", "--rule",
-                        "exact", "--prompt", LONG_PROMPT)
+    doc.write_text(LONG_DOC)
+    w = watcher_factory("doc.md", "--out", "answer.md", "--rule", "exact",
+                        "--prompt-reuse", "exact")
     assert w.next_event("answer")["mode"] == "fresh"
 
-    doc.write_text("Status update. " + DOC)  # an edit at the start: a long redraft
-    time.sleep(0.5)  # that redraft is under way (the debounce is 50 ms)
-    newest = DOC.replace("Thursday", "Friday")
+    doc.write_text("Shipping plan. " + LONG_DOC)  # an edit at the start: a long re-read
+    time.sleep(0.3)  # that redraft is under way (the debounce is 50 ms)
+    newest = LONG_DOC.replace("day 11", "day 10")
     doc.write_text(newest)
     w.next_event("cancelled")
     final = w.next_event("answer")
