@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 import typer
+from helpers.cli_env import without_redraft_vars
 from typer.testing import CliRunner
 
 from redraft_cli.bench import register
@@ -65,3 +69,30 @@ def test_bench_runs_every_arm_and_writes_the_json(tmp_path, monkeypatch):
     summary = doc["summary"]
     assert set(summary) == {"fact_answer", "all"}
     assert summary["fact_answer"]["cases"] == 1
+
+
+def test_ctrl_c_keeps_the_summary_of_the_cases_that_finished(tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    second = {**CASE, "id": "tiny-library-date-again"}
+    (suite / "cases.json").write_text(json.dumps([CASE, second]))
+    out = tmp_path / "bench.json"
+    env = without_redraft_vars({"CI": "1", "REDRAFT_THREADS": "1",
+                                "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "redraft_cli", "bench", str(suite), "--repeat", "1",
+         "--max-tokens", "32", "--json", str(out)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # one plain progress line per finished case
+        if "[1/2]" in line:
+            proc.send_signal(signal.SIGINT)  # the second case has just started
+            break
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: the summary covers the 1 of 2 cases" in stdout
+    doc = json.loads(out.read_text())
+    assert [c["id"] for c in doc["cases"]] == ["tiny-library-date"]
+    assert doc["settings"]["cases_run"] == 1 and doc["settings"]["cases_selected"] == 2
+    assert doc["summary"]["all"]["cases"] == 1

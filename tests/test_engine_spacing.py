@@ -4,6 +4,11 @@ In the suite case doc-policy-whitespace-middle, a double space in the middle of 
 SmolLM2's fresh first token ("The" to "MEMO", outside the noise) and the fresh answer becomes a
 copy of the memo. Only the band at the first token, allowed when the edit changed no word,
 keeps the summary; the control forces `words_kept` off.
+
+That flip is a near-tie settled by the machine's arithmetic: on a CPU without AVX-512 both the
+old and the fresh answer start with "MEMO", so the test checks its premise first and skips
+where it does not hold (the fake-model tests in test_replay_properties.py cover the rule on
+every machine).
 """
 
 from __future__ import annotations
@@ -48,6 +53,13 @@ def redraft_case(engine, case_id, rule):
 
 
 def test_a_double_space_keeps_the_first_token_and_the_summary(engine):
+    (case,) = [c for c in load_suite(CASES) if c.id == "doc-policy-whitespace-middle"]
+    engine.reset()
+    old_first = engine.generate(case.prompt(case.before)).tokens[0]
+    engine.reset()
+    fresh_first = engine.generate(case.prompt(case.after)).tokens[0]
+    if fresh_first == old_first:
+        pytest.skip("on this machine the double space does not flip the fresh first token")
     kept = redraft_case(engine, "doc-policy-whitespace-middle", TolerantRule())
     assert kept.stats.held_fraction >= 0.9, kept.stats
     control = redraft_case(engine, "doc-policy-whitespace-middle", WordsChangedRule())

@@ -54,8 +54,9 @@ def bench(
     KV cache), fresh (warm prefix reuse), exact and tolerant (redrafts) and blend (tolerant
     over a blended prompt: the KV past the edit kept, shifted) run REPEAT times each, in
     rotating order. Exit codes: 0 no attributable regression in an arm that the configuration
-    uses (exact, tolerant, and blend where prompt_reuse is blend), 1 at least one, 2 bad input.
-    Regressions of the blend arm are always reported.
+    uses (exact, tolerant, and blend where prompt_reuse is blend), 1 at least one, 2 bad input,
+    130 interrupted. Regressions of the blend arm are always reported. Ctrl-C stops after the
+    cases already finished and still prints (and writes) their summary.
     """
     show_traceback = bool(ctx.obj and ctx.obj.get("traceback"))
     with error_boundary(show_traceback):
@@ -101,14 +102,22 @@ def run_bench(
     if not out.is_terminal:
         out.width = max(out.width, 140)  # a log file should keep a table row on one line
     started = time.perf_counter()
-    results = _run_all(engine, cases, repeat, out)
+    results, interrupted = _run_all(engine, cases, repeat, out)
     wall = time.perf_counter() - started
+    if interrupted and not results:
+        raise KeyboardInterrupt
     run_settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
                     "max_tokens": settings.max_tokens, "threads": settings.threads,
                     "n_ctx": engine.n_ctx, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                     "noise": engine.noise, "probation": engine.probation,
-                    "prompt_reuse": settings.prompt_reuse, "blend": blend_settings()}
+                    "prompt_reuse": settings.prompt_reuse, "blend": blend_settings(),
+                    "cases_run": len(results), "cases_selected": len(cases)}
+    if interrupted:
+        out.print(f"interrupted: the summary covers the {len(results)} of {len(cases)} cases "
+                  "that finished")
     _report(out, engine, results, run_settings, wall, json_path, plot_path)
+    if interrupted:
+        raise KeyboardInterrupt
     gated = gated_arms(settings.prompt_reuse)
     return 1 if any(set(r.regression_arms) & gated for r in results) else 0
 
@@ -169,21 +178,26 @@ def _check_lengths(engine: Any, cases: list) -> None:
                 )
 
 
-def _run_all(engine: Any, cases: list, repeat: int, out: Any) -> list:
+def _run_all(engine: Any, cases: list, repeat: int, out: Any) -> tuple[list, bool]:
+    """Every case's result, and whether Ctrl-C cut the run short (the case under way is
+    dropped; the finished ones are kept)."""
     from .arms import ARMS, run_case
     from .progress import BenchProgress
     from .report import case_table
     from .results import case_result
 
-    results = []
+    results: list = []
     with BenchProgress(len(cases), 1 + repeat * len(ARMS)) as progress:
         for index, case in enumerate(cases):
             progress.start_case(case.id)
-            run = run_case(engine, case, repeat, on_step=progress.step, rotation=index)
+            try:
+                run = run_case(engine, case, repeat, on_step=progress.step, rotation=index)
+            except KeyboardInterrupt:
+                return results, True
             result = case_result(run)
             results.append(result)
             out.print(case_table(result))
             speed = result.speedup("tolerant", "fresh")
             flag = " REGRESSION" if result.regression else ""
             progress.end_case(f"tolerant {speed:.2f}× vs fresh{flag}" if speed else flag)
-    return results
+    return results, False
