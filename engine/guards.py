@@ -38,8 +38,8 @@ class EditContext:
     old_margins: each old-answer token's decision margin when it was chosen (empty: unknown).
     noise: the model's batched-versus-serial logit noise; a decision whose old margin and new
         gap both lie within it was a coin flip before the edit and still is.
-    words_kept: the edit changed no word of the prompt (only spacing or punctuation), so no
-        fact can have changed and even the first answer token may be held by the rule's band.
+    words_kept: the rule trusts that the edit changed no word of the prompt (only spacing or
+        punctuation), so the replay lets the band hold even the first answer token.
     """
 
     exact_only: frozenset[int] = frozenset()
@@ -86,6 +86,11 @@ def diff_words(old: str, new: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(removed), frozenset(inserted)
 
 
+def same_but_spacing(old: str, new: str) -> bool:
+    """Do the two texts differ only in whitespace (every other character kept, in order)?"""
+    return "".join(old.split()) == "".join(new.split())
+
+
 def same_words(old: str, new: str) -> bool:
     """Do the two texts have the same words in the same order (case counts)?"""
     return words(old) == words(new)
@@ -127,12 +132,12 @@ def is_content_word(word: str, min_len: int) -> bool:
     return len(word) >= min_len
 
 
-def exact_only_indices(edit: Edit, *, copy_min_len: int) -> frozenset[int]:
+def exact_only_indices(edit: Edit, *, copy_min_len: int, copies: bool = True) -> frozenset[int]:
     """Old-answer token indices to hold only on exact match.
 
     A token is guarded when it carries a digit, when its word occurs in the text the edit
-    removed, or when its word is a content word (name, number, long word) copied from the old or
-    new prompt.
+    removed, or (with `copies`) when its word is a content word (name, number, long word) copied
+    from the old or new prompt.
     """
     guarded: set[int] = set()
     removed: frozenset[str] = frozenset()
@@ -144,7 +149,7 @@ def exact_only_indices(edit: Edit, *, copy_min_len: int) -> frozenset[int]:
     for word, idx in token_words(edit.draft_pieces):
         lower = word.lower()
         has_digit = any(c.isdigit() for c in word)
-        copied = lower in prompt_words and is_content_word(word, copy_min_len)
+        copied = copies and lower in prompt_words and is_content_word(word, copy_min_len)
         if has_digit or lower in removed or copied:
             guarded.update(idx)
     return frozenset(guarded)

@@ -18,7 +18,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .defaults import RULE_NAMES
-from .guards import Edit, EditContext, exact_only_indices, inserted_token_ids, same_words
+from .guards import (
+    Edit,
+    EditContext,
+    exact_only_indices,
+    inserted_token_ids,
+    same_but_spacing,
+    same_words,
+)
 
 
 @runtime_checkable
@@ -74,9 +81,15 @@ class TolerantRule:
     - never where the argmax ends generation;
     - only on exact match where the argmax is a content token the edit inserted;
     - for guarded tokens (digits, words removed by the edit, content words copied from a
-      prompt: see `guards.exact_only_indices`) and at strict positions, only on exact match or
-      where the position is a near-tie both times: its old margin and its new gap to the argmax
-      both within the model's measured logit noise (`EditContext.near_tie`).
+      prompt unless the edit changed only spacing: see `guards.exact_only_indices`) and at
+      strict positions, only on exact match or where the position is a near-tie both times:
+      its old margin and its new gap to the argmax both within the model's measured logit noise
+      (`EditContext.near_tie`).
+    With `trust_kept_words`, an edit that changed no word (spacing or punctuation only) lets
+    the band hold the first answer token (see `replay`), and one that changed only spacing
+    leaves copies unguarded: every other character of the prompt is as it was, so no copy can
+    be stale. Punctuation is not trusted that far ("!" negates code, "#" comments it out).
+    An unedited prompt guards nothing, whatever the flags.
     """
 
     tau: float = 3.0
@@ -86,19 +99,22 @@ class TolerantRule:
     guard_copies: bool = True
     guard_inserted: bool = True
     name: str = "tolerant"
+    trust_kept_words: bool = True
 
     def prepare(self, edit: Edit) -> EditContext:
         if edit.old_prompt == edit.new_prompt:
             # Nothing was edited, so no copied content can be stale: hold the answer's phrasing
             # and facts alike (batched decodes would otherwise re-derive near-ties differently).
             return EditContext(eog=edit.eog, words_kept=True)
+        kept = (self.trust_kept_words and edit.old_prompt is not None
+                and same_words(edit.old_prompt, edit.new_prompt))
+        respaced = kept and same_but_spacing(edit.old_prompt or "", edit.new_prompt)
         exact_only = (
-            exact_only_indices(edit, copy_min_len=self.copy_min_len)
+            exact_only_indices(edit, copy_min_len=self.copy_min_len, copies=not respaced)
             if self.guard_copies
             else frozenset()
         )
         inserted = inserted_token_ids(edit) if self.guard_inserted else frozenset()
-        kept = edit.old_prompt is not None and same_words(edit.old_prompt, edit.new_prompt)
         return EditContext(exact_only=exact_only, inserted=inserted, eog=edit.eog, words_kept=kept)
 
     def accept(

@@ -96,3 +96,36 @@ def test_ctrl_c_keeps_the_summary_of_the_cases_that_finished(tmp_path):
     assert [c["id"] for c in doc["cases"]] == ["tiny-library-date"]
     assert doc["settings"]["cases_run"] == 1 and doc["settings"]["cases_selected"] == 2
     assert doc["summary"]["all"]["cases"] == 1
+
+
+def test_ctrl_c_right_after_a_case_finished_keeps_that_case(tmp_path, monkeypatch):
+    from redraft_cli.bench import report
+
+    monkeypatch.setenv("CI", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "cases.json").write_text(json.dumps([CASE, {**CASE, "id": "tiny-library-again"}]))
+    out = tmp_path / "bench.json"
+    build_table = report.case_table
+
+    def interrupted_table(result):
+        build_table(result)
+        raise KeyboardInterrupt  # the key lands after the first case, before its table prints
+
+    monkeypatch.setattr(report, "case_table", interrupted_table)
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def main() -> None:
+        pass
+
+    result = CliRunner().invoke(
+        app, ["bench", str(suite), "--repeat", "1", "--max-tokens", "16", "--json", str(out)]
+    )
+    assert result.exit_code == 130, result.output
+    assert "interrupted: the summary covers the 1 of 2 cases" in result.output
+    doc = json.loads(out.read_text())
+    assert [c["id"] for c in doc["cases"]] == ["tiny-library-date"]
+    assert doc["settings"]["cases_run"] == 1

@@ -1,19 +1,20 @@
 """An edit that changes only spacing, on the real default model: the answer is kept.
 
-In the suite case doc-policy-whitespace-middle, a double space in the middle of a memo flips
-SmolLM2's fresh first token ("The" to "MEMO", outside the noise) and the fresh answer becomes a
-copy of the memo. Only the band at the first token, allowed when the edit changed no word,
-keeps the summary; the control forces `words_kept` off.
-
-That flip is a near-tie settled by the machine's arithmetic: on a CPU without AVX-512 both the
-old and the fresh answer start with "MEMO", so the test checks its premise first and skips
-where it does not hold (the fake-model tests in test_replay_properties.py cover the rule on
-every machine).
+In the suite case doc-policy-whitespace-middle, the memo gains blank lines and double spaces
+around its "Meals" section. Which old decision that disturbs depends on the machine's arithmetic:
+- on a CPU with AVX-512 it flips SmolLM2's fresh first token ("The" to "MEMO", outside the
+  noise) and the fresh answer becomes a copy of the memo: only the band at the first token
+  keeps the summary;
+- on a CPU without it, both start with "MEMO" and the old answer's copied heading "Meals" (at
+  token 207 of 256) trails the argmax by 1.7 logits in windows of 16, outside the noise but
+  inside the band: only trusting an edit that kept every word not to have staled that copy
+  keeps it (held 0.91 here, later a plain near-tie moves; 0.81 without).
+Both are the same feature, an edit that changed no word changed no fact; the control switches
+it off (`trust_kept_words=False`).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,6 @@ ANSWER_TOKENS = 256
 WINDOW = 16  # pinned: the default windows follow a cost table measured on each machine
 
 
-class WordsChangedRule(TolerantRule):
-    """The default rule, told that the edit changed a word (the first-token control)."""
-
-    def prepare(self, edit):
-        return replace(super().prepare(edit), words_kept=False)
-
-
 @pytest.fixture(scope="module")
 def engine():
     eng = Engine(smollm_path(), max_tokens=ANSWER_TOKENS, window=WINDOW)
@@ -49,11 +43,6 @@ def suite_case(case_id):
     return case
 
 
-def first_token(engine, prompt):
-    engine.reset()
-    return engine.generate(prompt, max_tokens=1).tokens[0]
-
-
 def redraft_case(engine, case_id, rule):
     case = suite_case(case_id)
     engine.reset()
@@ -62,12 +51,11 @@ def redraft_case(engine, case_id, rule):
     return engine.redraft(case.prompt(case.after), old, rule=rule)
 
 
-def test_a_double_space_keeps_the_first_token_and_the_summary(engine):
-    case = suite_case("doc-policy-whitespace-middle")
-    old_first = first_token(engine, case.prompt(case.before))
-    if first_token(engine, case.prompt(case.after)) == old_first:
-        pytest.skip("on this machine the double space does not flip the fresh first token")
+def test_a_spacing_edit_keeps_the_summary_and_the_control_does_not(engine):
     kept = redraft_case(engine, "doc-policy-whitespace-middle", TolerantRule())
     assert kept.stats.held_fraction >= 0.9, kept.stats
-    control = redraft_case(engine, "doc-policy-whitespace-middle", WordsChangedRule())
-    assert control.stats.held_fraction <= 0.5, control.stats
+    control = redraft_case(engine, "doc-policy-whitespace-middle",
+                           TolerantRule(trust_kept_words=False))
+    if control.stats.held_fraction >= 0.95:
+        pytest.skip("on this machine the spacing edit moves no first-token or copied decision")
+    assert control.stats.held < kept.stats.held, (control.stats, kept.stats)

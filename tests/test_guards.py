@@ -142,6 +142,26 @@ def test_words_are_kept_only_when_the_edit_changed_spacing_or_punctuation():
     assert not rule.prepare(edit(None, doc, ["Maria"])).words_kept
 
 
+def test_copies_are_not_guarded_when_the_edit_changed_only_spacing_but_digits_are():
+    doc = "Maria Okafor opened the wing on March 14."
+    pieces = ["Maria", " Ok", "af", "or", " opened", " on", " March", " 1", "4"]
+    respaced = doc.replace(" the", "  the").replace("Maria ", "Maria\n\n")
+    ctx = TolerantRule().prepare(edit(doc, respaced, pieces))
+    assert ctx.words_kept and ctx.exact_only == frozenset({7, 8})
+    row = logits_with(top=30, draft=31, gap=0.5)
+    assert TolerantRule().accept(row, 30, 31, 1, ctx)  # " Ok" of Okafor, inside the band
+    # Controls: the same copy is guarded when the rule does not trust a kept-words edit, after
+    # an edit that changed a word, and after one that changed punctuation only ("#" comments a
+    # line out, "!" negates it: the words are kept, what they say is not).
+    untrusting = TolerantRule(trust_kept_words=False)
+    off = untrusting.prepare(edit(doc, respaced, pieces))
+    assert not off.words_kept and {0, 1, 2, 3, 6, 7, 8} <= off.exact_only
+    assert not untrusting.accept(row, 30, 31, 1, off)
+    for changed in (doc.replace("opened", "closed"), "# " + doc, doc.replace(".", "!")):
+        guarded = TolerantRule().prepare(edit(doc, changed, pieces)).exact_only
+        assert {0, 1, 2, 3, 6, 7, 8} <= guarded
+
+
 def guarded_ctx(old_margins: list[float], noise: float):
     """A context where every old token is guarded (copied digits), with the given margins."""
     doc = "Build 4127 shipped."

@@ -235,7 +235,8 @@ def test_the_first_token_is_held_by_the_band_only_when_the_edit_changed_no_word(
     # Control: the same logits after an edit that changed a word take the fresh path.
     _, new_changed, _ = redraft_with_margins(2.0, -0.5, noise=0.3, at=0, guarded=False)
     assert new_changed[0] == 3
-    # Guards still hold: a guarded first token is re-derived even when no word changed.
+    # Guards still hold: a guarded first token (a digit, say) is re-derived even when no word
+    # changed.
     _, new_guarded, _ = redraft_with_margins(2.0, -0.5, noise=0.3, at=0, words_kept=True)
     assert new_guarded[0] == 3
 

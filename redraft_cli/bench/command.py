@@ -180,7 +180,7 @@ def _check_lengths(engine: Any, cases: list) -> None:
 
 def _run_all(engine: Any, cases: list, repeat: int, out: Any) -> tuple[list, bool]:
     """Every case's result, and whether Ctrl-C cut the run short (the case under way is
-    dropped; the finished ones are kept)."""
+    dropped; the finished ones are kept, also when the key lands while one is being reported)."""
     from .arms import ARMS, run_case
     from .progress import BenchProgress
     from .report import case_table
@@ -189,15 +189,15 @@ def _run_all(engine: Any, cases: list, repeat: int, out: Any) -> tuple[list, boo
     results: list = []
     with BenchProgress(len(cases), 1 + repeat * len(ARMS)) as progress:
         for index, case in enumerate(cases):
-            progress.start_case(case.id)
             try:
+                progress.start_case(case.id)
                 run = run_case(engine, case, repeat, on_step=progress.step, rotation=index)
+                result = case_result(run)
+                results.append(result)
+                out.print(case_table(result))
+                speed = result.speedup("tolerant", "fresh")
+                flag = " REGRESSION" if result.regression else ""
+                progress.end_case(f"tolerant {speed:.2f}× vs fresh{flag}" if speed else flag)
             except KeyboardInterrupt:
                 return results, True
-            result = case_result(run)
-            results.append(result)
-            out.print(case_table(result))
-            speed = result.speedup("tolerant", "fresh")
-            flag = " REGRESSION" if result.regression else ""
-            progress.end_case(f"tolerant {speed:.2f}× vs fresh{flag}" if speed else flag)
     return results, False
