@@ -27,12 +27,18 @@ CASE = {
 }
 
 
-def test_bench_runs_every_arm_and_writes_the_json(tmp_path, monkeypatch):
-    monkeypatch.setenv("CI", "1")  # plain progress lines, no animation
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def write_suite(tmp_path, cases):
     suite = tmp_path / "suite"
     suite.mkdir()
-    (suite / "cases.json").write_text(json.dumps([CASE]))
+    (suite / "cases.json").write_text(json.dumps(cases))
+    return suite
+
+
+def bench_in_process(tmp_path, monkeypatch, cases, max_tokens):
+    """Run `bench` on `cases` in this process; return the CliRunner result and the JSON path."""
+    monkeypatch.setenv("CI", "1")  # plain progress lines, no animation
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    suite = write_suite(tmp_path, cases)
     out = tmp_path / "bench.json"
     app = typer.Typer()
     register(app)
@@ -41,9 +47,13 @@ def test_bench_runs_every_arm_and_writes_the_json(tmp_path, monkeypatch):
     def main() -> None:
         pass
 
-    result = CliRunner().invoke(
-        app, ["bench", str(suite), "--repeat", "1", "--max-tokens", "32", "--json", str(out)]
-    )
+    result = CliRunner().invoke(app, ["bench", str(suite), "--repeat", "1", "--max-tokens",
+                                      str(max_tokens), "--json", str(out)])
+    return result, out
+
+
+def test_bench_runs_every_arm_and_writes_the_json(tmp_path, monkeypatch):
+    result, out = bench_in_process(tmp_path, monkeypatch, [CASE], max_tokens=32)
     # 0 or 1: a tiny model may regress; the exit code must agree with the JSON either way.
     assert result.exit_code in (0, 1), result.output
     doc = json.loads(out.read_text())
@@ -72,10 +82,7 @@ def test_bench_runs_every_arm_and_writes_the_json(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_keeps_the_summary_of_the_cases_that_finished(tmp_path):
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    second = {**CASE, "id": "tiny-library-date-again"}
-    (suite / "cases.json").write_text(json.dumps([CASE, second]))
+    suite = write_suite(tmp_path, [CASE, {**CASE, "id": "tiny-library-date-again"}])
     out = tmp_path / "bench.json"
     env = without_redraft_vars({"CI": "1", "REDRAFT_THREADS": "1",
                                 "XDG_CACHE_HOME": str(tmp_path / "cache")})
@@ -101,12 +108,6 @@ def test_ctrl_c_keeps_the_summary_of_the_cases_that_finished(tmp_path):
 def test_ctrl_c_right_after_a_case_finished_keeps_that_case(tmp_path, monkeypatch):
     from redraft_cli.bench import report
 
-    monkeypatch.setenv("CI", "1")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    (suite / "cases.json").write_text(json.dumps([CASE, {**CASE, "id": "tiny-library-again"}]))
-    out = tmp_path / "bench.json"
     build_table = report.case_table
 
     def interrupted_table(result):
@@ -114,16 +115,8 @@ def test_ctrl_c_right_after_a_case_finished_keeps_that_case(tmp_path, monkeypatc
         raise KeyboardInterrupt  # the key lands after the first case, before its table prints
 
     monkeypatch.setattr(report, "case_table", interrupted_table)
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def main() -> None:
-        pass
-
-    result = CliRunner().invoke(
-        app, ["bench", str(suite), "--repeat", "1", "--max-tokens", "16", "--json", str(out)]
-    )
+    cases = [CASE, {**CASE, "id": "tiny-library-again"}]
+    result, out = bench_in_process(tmp_path, monkeypatch, cases, max_tokens=16)
     assert result.exit_code == 130, result.output
     assert "interrupted: the summary covers the 1 of 2 cases" in result.output
     doc = json.loads(out.read_text())

@@ -9,8 +9,8 @@ around its "Meals" section. Which old decision that disturbs depends on the mach
   token 207 of 256) trails the argmax by 1.7 logits in windows of 16, outside the noise but
   inside the band: only trusting an edit that kept every word not to have staled that copy
   keeps it (held 0.91 here, later a plain near-tie moves; 0.81 without).
-Both are the same feature, an edit that changed no word changed no fact; the control switches
-it off (`trust_kept_words=False`).
+Both come from one switch, `trust_kept_words` (the first-token band after an edit that kept
+every word, unguarded copies after one that changed only spacing); the control turns it off.
 """
 
 from __future__ import annotations
