@@ -16,6 +16,8 @@ from pathlib import Path
 
 # How often the watcher wakes without events; its first wake-up proves it is watching.
 _RUST_TIMEOUT_MS = 200
+# A file that keeps changing without a quiet pause is still reported this often, at least.
+_LONGEST_GROUP_MS = 1600
 
 
 def content_hash(path: Path) -> str | None:
@@ -28,9 +30,9 @@ def content_hash(path: Path) -> str | None:
 class ChangeFeed:
     """Puts a file's path on `changes` each time its content differs from the last seen."""
 
-    def __init__(self, files: Iterable[Path], *, debounce_ms: int):
+    def __init__(self, files: Iterable[Path], *, quiet_ms: int):
         self.files = {str(p.resolve()): p.resolve() for p in files}
-        self.debounce_ms = debounce_ms
+        self.quiet_ms = quiet_ms
         self.changes: queue.Queue[Path] = queue.Queue()
         self.saved_at: dict[Path, float] = {}  # the file's mtime when its change was noted
         self.ready = threading.Event()
@@ -74,7 +76,8 @@ class ChangeFeed:
             for batch in watchfiles.watch(
                 *folders,
                 watch_filter=lambda _change, path: path in self.files,
-                debounce=self.debounce_ms,
+                step=self.quiet_ms,
+                debounce=max(_LONGEST_GROUP_MS, 4 * self.quiet_ms),
                 stop_event=self._stop,
                 rust_timeout=_RUST_TIMEOUT_MS,
                 yield_on_timeout=True,

@@ -148,7 +148,8 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         "per-machine model measurements (window costs), shared by projects", is_path=True),
     Key("cache_max_size", parse_size, 1 << 30, "bound on the cache's total size (LRU)"),
     Key("lock_timeout", _seconds, 120.0, "seconds to wait for another process's target lock"),
-    Key("debounce_ms", _positive_int, 300, "watch: quiet time before a change is answered"),
+    Key("debounce_ms", _positive_int, 50,
+        "watch: a save is answered once the file has been quiet this long (ms)"),
 ]}
 TABLE_KEYS = ("targets", "tasks")
 TARGET_KEYS = ("source", "output")

@@ -184,7 +184,8 @@ def watch_cmd(
     n_ctx: NCtxOpt = None,
     threads: ThreadsOpt = None,
     debounce_ms: Annotated[int | None, typer.Option(
-        "--debounce-ms", help="Quiet time before answering a save (default 300).", min=1)] = None,
+        "--debounce-ms", min=1,
+        help="Answer a save once the file has been quiet this long, in ms (default 50).")] = None,
     max_events: Annotated[int | None, typer.Option(
         "--max-events", help="Stop after this many answers (for scripts, tests).", min=1)] = None,
 ) -> None:

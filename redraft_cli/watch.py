@@ -92,7 +92,7 @@ class WatchSession:
             adopt = output_text(entry.answer) if entry is not None else None
             guard_hand_edit(self.cache, self.opts.out, force=self.opts.force, adopt=adopt)
         self.engine.get(first.model)  # load once, up front: every answer reuses it
-        self.feed = ChangeFeed(self.jobs, debounce_ms=self.config.settings.debounce_ms)
+        self.feed = ChangeFeed(self.jobs, quiet_ms=self.config.settings.debounce_ms)
         self.feed.start()
         try:
             self._event(watch_event(

@@ -14,7 +14,7 @@ runner = CliRunner()
 
 def test_precedence_flags_env_toml_pyproject_defaults(project):
     (project / "pyproject.toml").write_text(
-        "[tool.redraft]\nmax_tokens = 11\nrule = 'exact'\nn_ctx = 1000\ndebounce_ms = 50\n"
+        "[tool.redraft]\nmax_tokens = 11\nrule = 'exact'\nn_ctx = 1000\ndebounce_ms = 70\n"
     )
     (project / "redraft.toml").write_text("max_tokens = 22\nrule = 'tolerant'\nn_ctx = 2000\n")
     env = {"REDRAFT_MAX_TOKENS": "33", "REDRAFT_RULE": "exact"}
@@ -23,7 +23,7 @@ def test_precedence_flags_env_toml_pyproject_defaults(project):
     assert (s.max_tokens, s.source("max_tokens")) == (44, "flag --max-tokens")
     assert (s.rule, s.source("rule")) == ("exact", "env REDRAFT_RULE")
     assert (s.n_ctx, s.source("n_ctx")) == (2000, "redraft.toml")
-    assert (s.debounce_ms, s.source("debounce_ms")) == (50, "pyproject.toml [tool.redraft]")
+    assert (s.debounce_ms, s.source("debounce_ms")) == (70, "pyproject.toml [tool.redraft]")
     assert (s.lock_timeout, s.source("lock_timeout")) == (120.0, "default")
 
 
