@@ -18,6 +18,10 @@ from .llama_model import LlamaModel
 from .stats import Timings
 
 SEQ = 0
+# llama.cpp's per-sequence state of a sliding-window cache keeps only the cells the window still
+# sees (the last n_swa positions), so an edit earlier than that could not reuse the restored
+# prefix. The whole-context state keeps them all; a blob in that form starts with this marker.
+WHOLE_CONTEXT = b"redraft-whole-context-state-1\n"
 _DECODE_ERRORS = {1: "no free KV cache slot (the context is full)", 2: "decode aborted"}
 
 
@@ -220,10 +224,12 @@ class KVSession:
                 break
             common += 1
         keep = min(common, len(prompt) - 1)
-        if keep < len(self.tokens) and (self.model.recurrent or not self._drop_tail(keep)):
+        # Asked before the tail is dropped: a sliding-window cache whose window cells all lie
+        # in the tail would report the full-attention cells' first position once they are gone.
+        if not self._holds_window_before(keep):
             self.clear()
             keep = 0
-        if not self._holds_window_before(keep):
+        if keep < len(self.tokens) and (self.model.recurrent or not self._drop_tail(keep)):
             self.clear()
             keep = 0
         self._snapshot = None
@@ -320,7 +326,14 @@ class KVSession:
         return int(lib().llama_memory_seq_pos_min(self.mem, SEQ)) <= first_needed
 
     def export_state(self) -> tuple[list[int], bytes]:
-        """The cached tokens and the serialized state of their sequence."""
+        """The cached tokens and the serialized state of their sequence (of the whole context,
+        marked, for a sliding-window model: the only sequence it holds between calls)."""
+        if self.model.n_swa > 0:
+            L = lib()
+            size = L.llama_state_get_size(self.ctx)
+            buf = (ctypes.c_uint8 * size)()
+            written = int(L.llama_state_get_data(self.ctx, buf, size))
+            return list(self.tokens), WHOLE_CONTEXT + ctypes.string_at(buf, written)
         buf, written = self._state_buffer()
         return list(self.tokens), ctypes.string_at(buf, written)
 
@@ -333,8 +346,14 @@ class KVSession:
         self.clear()
         if not data or len(tokens) >= self.n_ctx:
             return False
-        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if L.llama_state_seq_set_data(self.ctx, buf, len(data), SEQ) == 0:
+        if data.startswith(WHOLE_CONTEXT):
+            body = data[len(WHOLE_CONTEXT):]
+            buf = (ctypes.c_uint8 * len(body)).from_buffer_copy(body)
+            loaded = L.llama_state_set_data(self.ctx, buf, len(body)) != 0
+        else:
+            buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+            loaded = L.llama_state_seq_set_data(self.ctx, buf, len(data), SEQ) != 0
+        if not loaded or int(L.llama_memory_seq_pos_max(self.mem, SEQ)) != len(tokens) - 1:
             self.clear()
             return False
         self.tokens = [int(t) for t in tokens]
