@@ -13,6 +13,6 @@ PROMPT_REUSE_MODES = ("exact", "blend")  # how a prefill reuses the cache; the d
 # of the prompt, keeps no run shorter than BLEND_MIN_KEEP, and prefills exactly once shifted
 # ranges cover more than BLEND_DRIFT_BUDGET of the cache.
 BLEND_BRIDGE = 4
-BLEND_TAIL = 32
+BLEND_TAIL = 16
 BLEND_MIN_KEEP = 16
 BLEND_DRIFT_BUDGET = 0.25
