@@ -179,11 +179,15 @@ class KVSession:
             return
         self._restore_snapshot(n_tokens)
 
-    def _state_buffer(self) -> tuple[ctypes.Array, int]:
-        """A buffer holding the serialized state of the sequence, and its length in bytes."""
+    def _state_buffer(self, *, whole: bool = False) -> tuple[ctypes.Array, int]:
+        """A buffer holding the serialized state of the sequence (of the whole context if
+        `whole`), and its length in bytes."""
         L = lib()
-        size = L.llama_state_seq_get_size(self.ctx, SEQ)
+        size = L.llama_state_get_size(self.ctx) if whole else L.llama_state_seq_get_size(
+            self.ctx, SEQ)
         buf = (ctypes.c_uint8 * size)()
+        if whole:
+            return buf, int(L.llama_state_get_data(self.ctx, buf, size))
         return buf, int(L.llama_state_seq_get_data(self.ctx, buf, size, SEQ))
 
     def take_snapshot(self) -> None:
@@ -328,14 +332,9 @@ class KVSession:
     def export_state(self) -> tuple[list[int], bytes]:
         """The cached tokens and the serialized state of their sequence (of the whole context,
         marked, for a sliding-window model: the only sequence it holds between calls)."""
-        if self.model.n_swa > 0:
-            L = lib()
-            size = L.llama_state_get_size(self.ctx)
-            buf = (ctypes.c_uint8 * size)()
-            written = int(L.llama_state_get_data(self.ctx, buf, size))
-            return list(self.tokens), WHOLE_CONTEXT + ctypes.string_at(buf, written)
-        buf, written = self._state_buffer()
-        return list(self.tokens), ctypes.string_at(buf, written)
+        whole = self.model.n_swa > 0
+        buf, written = self._state_buffer(whole=whole)
+        return list(self.tokens), (WHOLE_CONTEXT if whole else b"") + ctypes.string_at(buf, written)
 
     def import_state(
         self, tokens: Sequence[int], data: bytes, approximate: Sequence[Span] = ()
@@ -346,13 +345,13 @@ class KVSession:
         self.clear()
         if not data or len(tokens) >= self.n_ctx:
             return False
-        if data.startswith(WHOLE_CONTEXT):
-            body = data[len(WHOLE_CONTEXT):]
-            buf = (ctypes.c_uint8 * len(body)).from_buffer_copy(body)
+        whole = data.startswith(WHOLE_CONTEXT)
+        body = data[len(WHOLE_CONTEXT):] if whole else data
+        buf = (ctypes.c_uint8 * len(body)).from_buffer_copy(body)
+        if whole:
             loaded = L.llama_state_set_data(self.ctx, buf, len(body)) != 0
         else:
-            buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-            loaded = L.llama_state_seq_set_data(self.ctx, buf, len(data), SEQ) != 0
+            loaded = L.llama_state_seq_set_data(self.ctx, buf, len(body), SEQ) != 0
         if not loaded or int(L.llama_memory_seq_pos_max(self.mem, SEQ)) != len(tokens) - 1:
             self.clear()
             return False
