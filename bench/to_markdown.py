@@ -26,7 +26,9 @@ def render(doc: dict) -> str:
         f"{doc['date'][:10]}; {len(doc['cases'])} cases × {settings['repeat']} repeats, "
         f"max {settings['max_tokens']} tokens; bench wall time {doc['wall_s'] / 60:.0f} min"
         + ("." if noise is None else f"; near-tie noise {noise:.2f} logits, probation "
-           f"{settings.get('probation')}."),
+           f"{settings.get('probation')}"
+           + (f", start probation {settings['start_probation']}."
+              if "start_probation" in settings else ".")),
         "",
         "| category | cases | tolerant ÷ fresh | exact ÷ fresh | blend ÷ fresh | tolerant ÷ cold "
         "| fresh ÷ cold | tolerant answer-side ÷ fresh | blend prompt-side ÷ fresh "

@@ -18,6 +18,7 @@ from .defaults import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_N_CTX,
     DEFAULT_PROBATION,
+    DEFAULT_START_PROBATION,
     PROMPT_REUSE_MODES,
 )
 from .guards import Edit, EditContext
@@ -55,9 +56,10 @@ class Engine:
     `rules.TolerantRule`); by default measured once for this model on this machine and kept in
     `calibration_dir`. 0 turns the near-tie rule off.
     probation: how many tokens after each jump back into the old answer are held only on exact
-    match or a near-tie (0 by default: measured, see defaults.py). The first answer token is
-    held on exact match, as a near-tie only when the edit inserted no content, and by the
-    rule's band only when the edit changed no word (spacing or punctuation only).
+    match or a near-tie (0 by default: measured, see defaults.py).
+    start_probation: how many answer tokens from the start are held on exact match, as a
+    near-tie only when the edit inserted no content, and by the rule's band only when the edit
+    changed no word (spacing or punctuation only).
     prompt_reuse: "exact" reuses the KV cache up to the first changed prompt token; "blend"
     also keeps the KV of the unchanged text after an edit, moved to its new position, and
     decodes only the edited spans, a few tokens after each and the prompt's tail (see
@@ -80,6 +82,7 @@ class Engine:
         max_window: int = 128,
         anchor_n: int = 3,
         probation: int = DEFAULT_PROBATION,
+        start_probation: int = DEFAULT_START_PROBATION,
         noise: float | None = None,
         prompt_reuse: str = "exact",
         calibration_dir: str | os.PathLike[str] | None = None,
@@ -92,6 +95,8 @@ class Engine:
             raise ValueError(f"anchor_n must be at least 1, got {anchor_n}")
         if probation < 0:
             raise ValueError(f"probation must be at least 0, got {probation}")
+        if start_probation < 1:
+            raise ValueError(f"start_probation must be at least 1, got {start_probation}")
         if noise is not None and not noise >= 0:
             raise ValueError(f"noise must be a logit gap of at least 0, got {noise}")
         if prompt_reuse not in PROMPT_REUSE_MODES:
@@ -108,6 +113,7 @@ class Engine:
         self.window = None if window is None else min(window, self.max_window)
         self.anchor_n = anchor_n
         self.probation = probation
+        self.start_probation = start_probation
         self.prompt_reuse = prompt_reuse
         self.decode_lock = None if decode_lock is None else Path(decode_lock)
         self._streaming = False
@@ -288,7 +294,8 @@ class Engine:
         margins: list[float] = []
         for event in replay(
             session, next_logits, list(draft.tokens), rule, ctx, policy,
-            max_tokens=limit, anchor_n=self.anchor_n, probation=self.probation, prompt=prompt,
+            max_tokens=limit, anchor_n=self.anchor_n, probation=self.probation,
+            start_probation=self.start_probation, prompt=prompt,
             quote_policy=quotes, counters=stats, is_blank=self.model.is_blank,
         ):
             event = replace(event, text=decoder.piece(event.token))

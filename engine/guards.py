@@ -39,7 +39,7 @@ class EditContext:
     noise: the model's batched-versus-serial logit noise; a decision whose old margin and new
         gap both lie within it was a coin flip before the edit and still is.
     words_kept: the rule trusts that the edit changed no word of the prompt (only spacing or
-        punctuation), so the replay lets the band hold even the first answer token.
+        punctuation), so the replay lets the band hold even the answer's opening tokens.
     """
 
     exact_only: frozenset[int] = frozenset()

@@ -113,6 +113,7 @@ def replay(
     max_tokens: int,
     anchor_n: int = 3,
     probation: int = 0,
+    start_probation: int = 1,
     prompt: Sequence[int] = (),
     quote_policy: WindowPolicy | None = None,
     counters: Stats | None = None,
@@ -130,12 +131,15 @@ def replay(
     window when the old answer offers a re-anchor or, failing that, when the last emitted
     tokens occur in `prompt` and its continuation can be drafted (a quote). Quotes are not the
     old answer: they are held only on exact match and count as rewritten (and quoted).
-    The first answer token is held by the rule when the edit changed no word of the prompt
-    (`ctx.words_kept`), else on exact match, or as a near-tie when the edit inserted no content
-    (`ctx.inserted` empty); the first `probation` tokens after each re-anchor are `strict` for
-    the rule: tolerance is earned by agreeing with the model again first. Re-anchors and quotes
-    match on the non-blank tokens (`is_blank`: whitespace-only pieces).
+    The first `start_probation` answer tokens are held by the rule when the edit changed no word
+    of the prompt (`ctx.words_kept`), else on exact match, or as a near-tie when the edit
+    inserted no content (`ctx.inserted` empty); the first `probation` tokens after each
+    re-anchor are `strict` for the rule: tolerance is earned by agreeing with the model again
+    first. Re-anchors and quotes match on the non-blank tokens (`is_blank`: whitespace-only
+    pieces).
     """
+    if start_probation < 1:
+        raise ValueError(f"start_probation must be at least 1, got {start_probation}")
     c = counters if counters is not None else Stats()
     anchors = AnchorIndex(draft, anchor_n, is_blank)
     source = quotable(prompt, ctx.eog) if draft and quote_policy is not None else []
@@ -170,14 +174,15 @@ def replay(
         return TokenEvent(HELD, token, emitted - 1, old_index, margin=margin)
 
     def accept_old(row: np.ndarray, top: int, old_index: int) -> bool:
-        if emitted == 0:
-            # The first token picks the answer's whole path; a coin flip there can keep an old
-            # answer that never reaches what the edit inserted. Hold it as a near-tie only when
+        if emitted < start_probation:
+            # The opening tokens pick the answer's whole path; a coin flip there can keep an old
+            # answer that never reaches what the edit inserted. Hold them as near-ties only when
             # the edit inserted no content, and by the rule's band only when it changed no word.
             if draft[old_index] == top:
                 return True
             if ctx.words_kept:
-                return rule.accept(row, top, draft[old_index], old_index, ctx)
+                return rule.accept(row, top, draft[old_index], old_index, ctx,
+                                   strict=strict_left > 0)
             return not ctx.inserted and rule.accept(
                 row, top, draft[old_index], old_index, ctx, strict=True)
         return rule.accept(row, top, draft[old_index], old_index, ctx, strict=strict_left > 0)

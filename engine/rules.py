@@ -5,7 +5,7 @@ A rule is any object with `name`, `prepare(edit) -> EditContext` and
 that is not the argmax unless their own criterion allows it; the replay loop emits the argmax
 otherwise. `strict` marks a position where tolerance has not been earned yet (the first tokens
 after a jump back into the old answer): hold there only on exact match or a near-tie that the
-edit did not move. The replay holds the first answer token as a near-tie only when the edit
+edit did not move. The replay holds the answer's opening tokens as near-ties only when the edit
 inserted no content, and by the band only when the edit changed no word.
 """
 
@@ -86,7 +86,7 @@ class TolerantRule:
       its old margin and its new gap to the argmax both within the model's measured logit noise
       (`EditContext.near_tie`).
     With `trust_kept_words`, an edit that changed no word (spacing or punctuation only) lets
-    the band hold the first answer token (see `replay`), and one that changed only spacing
+    the band hold the answer's opening tokens (see `replay`), and one that changed only spacing
     leaves copies unguarded: every other character of the prompt is as it was, so no copy can
     be stale. Punctuation is not trusted that far ("!" negates code, "#" comments it out).
     An unedited prompt guards nothing, whatever the flags.

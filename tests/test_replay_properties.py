@@ -43,11 +43,12 @@ def policy_for(window):
     return WindowPolicy(fixed=window) if window else WindowPolicy()
 
 
-def run(model, draft, rule, ctx, window, max_tokens, anchor_n):
+def run(model, draft, rule, ctx, window, max_tokens, anchor_n, start_probation=1):
     counters = Stats()
     events = list(
         replay(model, model.start(), draft, rule, ctx, policy_for(window),
-               max_tokens=max_tokens, anchor_n=anchor_n, counters=counters)
+               max_tokens=max_tokens, anchor_n=anchor_n, start_probation=start_probation,
+               counters=counters)
     )
     return events, counters
 
@@ -190,7 +191,7 @@ class CoinFlip(FakeModel):
 
 
 def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset(),
-                         words_kept=False, guarded=True):
+                         words_kept=False, guarded=True, start_probation=1):
     old_model = CoinFlip([1], old_lead, at)
     old_events, _ = run(old_model, [], ExactRule(), EditContext(eog=frozenset({EOG})),
                         None, 10, 2)
@@ -200,7 +201,8 @@ def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset(
                       eog=frozenset({EOG}), old_margins=margins, noise=noise,
                       inserted=inserted, words_kept=words_kept)
     new_model = CoinFlip([1, 2], new_lead, at)
-    events, counters = run(new_model, old, TolerantRule(top_k=5), ctx, None, 10, 2)
+    events, counters = run(new_model, old, TolerantRule(top_k=5), ctx, None, 10, 2,
+                           start_probation)
     return old, [e.token for e in events], counters
 
 
@@ -239,6 +241,32 @@ def test_the_first_token_is_held_by_the_band_only_when_the_edit_changed_no_word(
     # changed.
     _, new_guarded, _ = redraft_with_margins(2.0, -0.5, noise=0.3, at=0, words_kept=True)
     assert new_guarded[0] == 3
+
+
+def test_the_answer_s_opening_follows_the_first_token_s_rule():
+    # At the second token a clear old decision (5 over 3 by 2.0) is turned: 3 leads by 0.5,
+    # outside the noise (0.3), inside the band. With a start probation of 2 it is re-derived.
+    old, new, _ = redraft_with_margins(2.0, -0.5, noise=0.3, at=1, guarded=False,
+                                       start_probation=2)
+    assert old == [4, 5, 6, 7, 8, 9] and new[:2] == [4, 3]
+    # Control: with only the first token in the opening, the band holds the old token.
+    _, new_band, _ = redraft_with_margins(2.0, -0.5, noise=0.3, at=1, guarded=False)
+    assert new_band == old
+    # A coin flip both times (5 over 3 by 0.1, then 3 by 0.2) stays held in the opening when the
+    # edit inserted no content, and is re-derived when it did (token 11, never the argmax).
+    _, new_tie, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=1, guarded=False,
+                                         start_probation=2)
+    assert new_tie == old
+    _, new_fact, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=1, guarded=False,
+                                          inserted=frozenset({11}), start_probation=2)
+    assert new_fact[:2] == [4, 3]
+    _, new_fact_late, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=1, guarded=False,
+                                               inserted=frozenset({11}))
+    assert new_fact_late == old
+    # An edit that changed no word leaves the opening to the band.
+    _, new_kept, _ = redraft_with_margins(2.0, -0.5, noise=0.3, at=1, guarded=False,
+                                          words_kept=True, start_probation=2)
+    assert new_kept == old
 
 
 BLANKS = frozenset({1, 2})
@@ -315,26 +343,30 @@ def test_exact_rule_stays_lossless_with_blank_tokens(edit, window, max_tokens, a
 
 @settings_
 @given(edits(), st.sampled_from([None, 1, 3, 8]), st.integers(1, 70), st.integers(1, 4),
-       st.integers(0, 4))
-def test_strict_positions_hold_only_exact_matches(edit, window, max_tokens, anchor_n, probation):
-    """The first answer token and the first `probation` held tokens after each jump back into
-    the old answer are exact matches (no margins, so no near-ties either)."""
+       st.integers(0, 4), st.integers(1, 6), st.booleans())
+def test_strict_positions_hold_only_exact_matches(edit, window, max_tokens, anchor_n, probation,
+                                                 start_probation, words_kept):
+    """The first `start_probation` answer tokens (unless the edit changed no word) and the first
+    `probation` held tokens after each jump back into the old answer are exact matches (no
+    margins, so no near-ties either)."""
     _, new, answer, seed = edit
     rule = TolerantRule(tau=20.0, floor=20.0, top_k=VOCAB)  # would hold almost anything
     model = FakeModel(new, vocab=VOCAB, seed=seed)
-    events = list(replay(model, model.start(), answer, rule, EditContext(eog=frozenset({EOG})),
+    ctx = EditContext(eog=frozenset({EOG}), words_kept=words_kept)
+    events = list(replay(model, model.start(), answer, rule, ctx,
                          policy_for(window), max_tokens=max_tokens, anchor_n=anchor_n,
-                         probation=probation))
+                         probation=probation, start_probation=start_probation))
     prefix = list(new)
-    strict_left = 1  # the first token: exact only
-    for ev in events:
+    strict_left = 0
+    for i, ev in enumerate(events):
         top = int(model.logits_after(prefix).argmax())
         if ev.kind == REWRITTEN:
             assert ev.token == top
             strict_left = probation  # the next held token can only follow a re-anchor
-        elif strict_left > 0:
-            assert ev.token == top
-            strict_left -= 1
+        else:
+            if (i < start_probation and not words_kept) or strict_left > 0:
+                assert ev.token == top
+            strict_left = max(0, strict_left - 1)
         prefix.append(ev.token)
 
 

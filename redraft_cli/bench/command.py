@@ -110,6 +110,7 @@ def run_bench(
                     "max_tokens": settings.max_tokens, "threads": settings.threads,
                     "n_ctx": engine.n_ctx, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                     "noise": engine.noise, "probation": engine.probation,
+                    "start_probation": engine.start_probation,
                     "prompt_reuse": settings.prompt_reuse, "blend": blend_settings(),
                     "cases_run": len(results), "cases_selected": len(cases)}
     if interrupted:
@@ -153,7 +154,8 @@ def _report(
         f"{run_settings['max_tokens']} tokens, model {model_info['name']} "
         f"({model_info['description']}), {machine_line(machine)}; "
         f"bench wall time {wall / 60:.1f} min; near-tie noise {engine.noise:.2f} logits "
-        f"(measured), probation {engine.probation}. Ratios are baseline time / arm time: "
+        f"(measured), probation {engine.probation}, start probation "
+        f"{engine.start_probation}. Ratios are baseline time / arm time: "
         "'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an empty cache."
     )
     print_summary(out, summary, footer)
