@@ -174,15 +174,13 @@ def replay(
         return TokenEvent(HELD, token, emitted - 1, old_index, margin=margin)
 
     def accept_old(row: np.ndarray, top: int, old_index: int) -> bool:
-        if emitted < start_probation:
+        if emitted < start_probation and not ctx.words_kept:
             # The opening tokens pick the answer's whole path; a coin flip there can keep an old
             # answer that never reaches what the edit inserted. Hold them as near-ties only when
-            # the edit inserted no content, and by the rule's band only when it changed no word.
+            # the edit inserted no content (an edit that changed no word leaves them to the
+            # rule's band, below).
             if draft[old_index] == top:
                 return True
-            if ctx.words_kept:
-                return rule.accept(row, top, draft[old_index], old_index, ctx,
-                                   strict=strict_left > 0)
             return not ctx.inserted and rule.accept(
                 row, top, draft[old_index], old_index, ctx, strict=True)
         return rule.accept(row, top, draft[old_index], old_index, ctx, strict=strict_left > 0)
