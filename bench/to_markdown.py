@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from redraft_cli.bench.departure import Departure
+
 
 def times(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×"
@@ -64,7 +66,37 @@ def render(doc: dict) -> str:
                 f"| {fraction(st['min_held_fraction'])} | {st.get('empty_answers', 0)} "
                 f"| {st['unchanged_apart_from_edit']} / {st['cases']} |"
             )
-    return "\n".join(lines)
+    return "\n".join(lines + departure_lines(doc))
+
+
+def departure_lines(doc: dict) -> list[str]:
+    """Where each arm's answers left fresh's (runs that recorded it): how many left, how many
+    at a token fresh chose within the near-tie noise (a coin flip), and the regressions."""
+    noise = doc["settings"].get("noise")
+    cases = doc["cases"]
+    if noise is None or not any("departure" in c["arms"]["cold"] for c in cases):
+        return []
+    lines = [
+        "",
+        f"Where answers left fresh generation's (first repeat; a coin flip is a token fresh "
+        f"chose by at most the noise, {noise:.2f} logits):",
+        "",
+        "| arm | left fresh's answer | at a coin flip | in the first 2 tokens "
+        "| attributable regressions (at a coin flip) |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in ("cold", "exact", "tolerant", "blend"):
+        left = [(c, Departure(**c["arms"][arm]["departure"])) for c in cases
+                if c["arms"][arm].get("departure")]
+        coin = [c["id"] for c, d in left if d.at_coin_flip(noise)]
+        regressed = [c for c in cases if (c.get("cold_regressed_checks") if arm == "cold"
+                                           else c["regressed_checks"].get(arm))]
+        lines.append(
+            f"| {arm} | {len(left)} / {len(cases)} | {len(coin)} "
+            f"| {sum(1 for _, d in left if d.index < 2)} "
+            f"| {len(regressed)} ({sum(1 for c in regressed if c['id'] in coin)}) |"
+        )
+    return lines
 
 
 def main() -> None:

@@ -257,3 +257,13 @@ def test_an_empty_answer_is_counted_apart_from_the_held_fractions():
     run.runs["tolerant"] = [arm("", held=0.0, tokens=0)]
     summary = summarize([case_result(run)])[OVERALL]["stability"]
     assert summary["empty_answers"] == 1 and summary["min_held_fraction"] is None
+
+
+def test_the_machine_line_says_whether_the_cpu_has_avx512():
+    from redraft_cli.bench.export import machine_line
+
+    base = {"cpu": "AMD EPYC", "cpus": 2, "system": "Linux 6", "arch": "x86_64"}
+    assert "no AVX-512" in machine_line({**base, "simd": ["avx", "avx2", "fma"]})
+    assert ", AVX-512," in machine_line({**base, "simd": ["avx2", "avx512f"]})
+    assert "AVX" not in machine_line(base)  # a JSON written before the flags were recorded
+    assert isinstance(machine_info()["simd"], list)

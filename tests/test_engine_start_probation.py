@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers.models import gemma_path
-from redraft_engine import Engine
+from redraft_engine import Draft, Engine
 from redraft_engine.defaults import DEFAULT_START_PROBATION
 
 from redraft_cli.bench.cases import load_suite
@@ -28,12 +28,25 @@ CASES = Path(__file__).resolve().parent.parent / "cases"
 ANSWER_TOKENS = 48
 
 
+# The old answer as Gemma 3 generated it on a machine without AVX-512, where its second token
+# " mill" won by 0.012 logits. A machine with AVX-512 decides that coin flip the other way and
+# answers on topic ("... was postponed ..."), so the draft is fixed here instead of generated:
+# the rule is tested on the old answer the suite measured, whatever the kernels of this CPU.
+OLD_ANSWER = ("The mill was built in 1911 and was the largest paper mill in the United States. "
+              "It was the site of the first paper mill in the United States, and the first "
+              "paper mill in the world.")
+OLD_SECOND_MARGIN = 0.012
+
+
 @pytest.fixture(scope="module")
 def rezoning():
     case = next(c for c in load_suite(CASES) if c.id == "fact-rezoning-status-canary")
     engine = Engine(gemma_path(), max_tokens=ANSWER_TOKENS)
-    old = engine.generate(case.prompt(case.before))
-    assert "approved" not in old.text and "postponed" not in old.text  # off-topic, as measured
+    tokens = engine.model.tokenize(OLD_ANSWER)
+    margins = [float("nan")] * len(tokens)  # unknown: no other old decision is a near-tie
+    margins[1] = OLD_SECOND_MARGIN
+    old = Draft(tokens, case.prompt(case.before), margins)
+    engine.generate(case.prompt(case.before), max_tokens=1)  # the old prompt's KV, as a user has it
     state = engine.export_state()
     yield engine, case, old, state
     engine.close()

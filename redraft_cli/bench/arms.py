@@ -31,6 +31,8 @@ class ArmRun:
     prompt_reused: int
     prompt_shifted: int
     prompt_recomputed: int
+    token_ids: tuple[int, ...] = ()  # the answer's tokens, and the margins they were chosen at
+    margins: tuple[float, ...] = ()
 
 
 @dataclass
@@ -97,5 +99,6 @@ def _arm_run(result: Result) -> ArmRun:
         text=result.text, wall_s=s.wall_s, prompt_s=s.time.prefill, answer_s=s.answer_s,
         tokens=s.emitted, held_fraction=s.held_fraction, prompt_tokens=s.prompt_tokens,
         prompt_reused=s.prompt_reused, prompt_shifted=s.prompt_shifted,
-        prompt_recomputed=s.prompt_recomputed,
+        prompt_recomputed=s.prompt_recomputed, token_ids=tuple(result.tokens),
+        margins=tuple(result.margins),
     )

@@ -142,10 +142,10 @@ def _report(
     """The summary tables, and the JSON document and plot when asked for."""
     from .export import document, machine_info, machine_line, write_json
     from .plot import write_plot
-    from .report import print_summary
+    from .report import departure_table, print_summary
     from .results import summarize
 
-    summary = summarize(results)
+    summary = summarize(results, engine.noise)
     machine = machine_info()
     model_info = {"name": engine.model_path.name, "path": str(engine.model_path),
                   "description": engine.model.description, "fingerprint": engine.fingerprint}
@@ -158,7 +158,8 @@ def _report(
         f"{engine.start_probation}. Ratios are baseline time / arm time: "
         "'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an empty cache."
     )
-    print_summary(out, summary, footer)
+    regressed = departure_table(results, engine.noise)
+    print_summary(out, summary, footer, [] if regressed is None else [regressed])
     if json_path is not None:
         write_json(json_path, document(model=model_info, machine=machine, settings=run_settings,
                                        results=results, summary=summary, wall_s=wall))

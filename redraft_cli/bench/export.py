@@ -21,6 +21,7 @@ def machine_info() -> dict[str, Any]:
         "arch": platform.machine(),
         "cpu": _cpu_name(),
         "cpus": os.cpu_count(),
+        "simd": _simd_flags(),
         "python": platform.python_version(),
         "llama_cpp_python": _version("llama-cpp-python"),
         "redraft": _version("redraft"),
@@ -28,7 +29,9 @@ def machine_info() -> dict[str, Any]:
 
 
 def machine_line(info: dict[str, Any]) -> str:
-    return f"{info['cpu']}, {info['cpus']} CPUs, {info['system']} {info['arch']}"
+    simd = info.get("simd")
+    vectors = "" if simd is None else (", AVX-512" if "avx512f" in simd else ", no AVX-512")
+    return f"{info['cpu']}, {info['cpus']} CPUs{vectors}, {info['system']} {info['arch']}"
 
 
 def document(
@@ -65,6 +68,23 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+# Vector extensions llama.cpp's CPU kernels choose between, narrowest first: two machines that
+# differ here decode the same prompt to slightly different logits, and greedy answers part at
+# near-ties, so runs are comparable only within one set.
+SIMD_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def _simd_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [f for f in SIMD_FLAGS if f in present]
+    except OSError:
+        pass
+    return []
 
 
 def _version(dist: str) -> str | None:

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .arms import ARMS, REDRAFT_ARMS
-from .results import OVERALL, CaseResult
+from .results import OVERALL, CaseResult, at_coin_flip
 
 
 def case_table(result: CaseResult) -> Table:
@@ -67,7 +67,7 @@ def summary_tables(summary: dict[str, dict[str, Any]]) -> list[Table]:
     )
     for header in ("category", "ms/tok c/f/e/t/b", "per-tok ÷ fresh e/t/b", "tokens c/f/e/t/b",
                    "same as fresh c/e/t/b", "regressions", "strict",
-                   "by arm e/t/b (attr, strict)"):
+                   "by arm e/t/b (attr, strict)", "at a coin flip e/t/b", "cold"):
         work.add_column(header, justify="left" if header == "category" else "right")
     prompt = Table(
         title="Prompt side (medians): fresh prompt time / arm prompt time, and the share of "
@@ -98,6 +98,7 @@ def summary_tables(summary: dict[str, dict[str, Any]]) -> list[Table]:
         ptf = s["median_per_token_speedup_vs_fresh"]
         regs, strict = s["regressions"], s["strict_regressions"]
         ra, sa = s["regressions_by_arm"], s["strict_regressions_by_arm"]
+        coin = s.get("regressions_at_coin_flip_by_arm")
         work.add_row(
             label,
             "/".join(_ms(spt[a]) for a in ARMS),
@@ -108,6 +109,8 @@ def summary_tables(summary: dict[str, dict[str, Any]]) -> list[Table]:
             f"[red]{strict}[/]" if strict else "0",
             "/".join(str(ra[a]) for a in REDRAFT_ARMS) + ", "
             + "/".join(str(sa[a]) for a in REDRAFT_ARMS),
+            "/".join(str(coin[a]) for a in REDRAFT_ARMS) if coin else "-",
+            str(s.get("cold_regressions", "-")),
         )
     tables = [speed, prompt, work]
     stable = stability_table(summary)
@@ -139,10 +142,46 @@ def stability_table(summary: dict[str, dict[str, Any]]) -> Table | None:
     return table
 
 
-def print_summary(console: Console, summary: dict[str, dict[str, Any]], footer: str) -> None:
-    for table in summary_tables(summary):
+def departure_table(results: list[CaseResult], noise: float | None) -> Table | None:
+    """Each attributable regression (and each cold one), with where the arm's answer left
+    fresh's and the margins both had chosen their token by there."""
+    rows = [(r, arm, r.regressed[arm]) for r in results for arm in REDRAFT_ARMS
+            if r.regressed[arm]]
+    rows += [(r, "cold", r.cold_regressed) for r in results if r.cold_regressed]
+    if not rows:
+        return None
+    table = Table(
+        title="Regressions: the answer token where the arm left fresh's, and the margins "
+        "(logits) fresh and the arm chose their tokens by there; a coin flip is a fresh "
+        "margin within the near-tie noise" + ("" if noise is None else f" ({noise:.2f})"),
+        title_justify="left",
+    )
+    for header in ("case", "arm", "checks", "left at", "fresh margin", "arm margin",
+                   "coin flip"):
+        table.add_column(header, justify="right" if "margin" in header or header == "left at"
+                         else "left")
+    for r, arm, checks in rows:
+        left = r.arms[arm].departure
+        table.add_row(
+            escape(r.id), arm, escape(" ".join(checks)),
+            "-" if left is None else str(left.index),
+            _margin(None if left is None else left.fresh_margin),
+            _margin(None if left is None else left.arm_margin),
+            "-" if noise is None or left is None else
+            ("yes" if at_coin_flip(r, arm, noise) else "no"),
+        )
+    return table
+
+
+def print_summary(console: Console, summary: dict[str, dict[str, Any]], footer: str,
+                  extra: list[Table] | None = None) -> None:
+    for table in [*summary_tables(summary), *(extra or [])]:
         console.print(table)
     console.print(footer)
+
+
+def _margin(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _pair(wall: float | None, answer: float | None) -> str:

@@ -12,6 +12,7 @@ from rapidfuzz import fuzz
 from .arms import ARMS, REDRAFT_ARMS, ArmRun, CaseRun
 from .cases import CATEGORIES
 from .checks import attributable_checks, case_checks, failed, regressions
+from .departure import Departure, departure
 from .stability import kept_apart_from_edit, stability
 
 OVERALL = "all"
@@ -37,6 +38,7 @@ class ArmResult:
     prompt_reused: int
     prompt_shifted: int
     prompt_recomputed: int
+    departure: Departure | None = None  # where the first text leaves fresh's (None: same)
 
     @property
     def recomputed_share(self) -> float | None:
@@ -55,6 +57,7 @@ class ArmResult:
             "answer_s_per_token": self.s_per_token, "prompt_tokens": self.prompt_tokens,
             "prompt_reused": self.prompt_reused, "prompt_shifted": self.prompt_shifted,
             "prompt_recomputed": self.prompt_recomputed, "text": self.text,
+            "departure": None if self.departure is None else self.departure.to_json(),
         }
 
 
@@ -69,6 +72,10 @@ class CaseResult:
     regressed: dict[str, tuple[str, ...]]  # attributable, per redraft arm
     strict_regressed: dict[str, tuple[str, ...]]
     kept_apart_from_edit: bool  # the tolerant answer's words changed only where the doc's did
+    # Attributable checks fresh passes and cold fails: the two compute the same answer exactly
+    # and differ only in the batch shape of the prompt's decode (the floor of what numerics
+    # alone do to the checks).
+    cold_regressed: tuple[str, ...] = ()
 
     @property
     def regression_arms(self) -> list[str]:
@@ -111,6 +118,7 @@ class CaseResult:
             "strict_regression_arms": self.strict_regression_arms,
             "regressed_checks": {a: list(c) for a, c in self.regressed.items()},
             "strict_regressed_checks": {a: list(c) for a, c in self.strict_regressed.items()},
+            "cold_regressed_checks": list(self.cold_regressed),
             "speedup_vs_fresh": {a: self.speedup(a, "fresh") for a in REDRAFT_ARMS},
             "speedup_vs_cold": {a: self.speedup(a, "cold") for a in ("fresh", *REDRAFT_ARMS)},
             "old": {"text": self.old_text, "failed": list(self.old_failed)},
@@ -122,10 +130,8 @@ def case_result(run: CaseRun) -> CaseResult:
     case = run.case
     checks = case_checks(case.expect, case.forbid)
     texts = {arm: _distinct(r.text for r in run.runs[arm]) for arm in ARMS}
-    fresh_text = run.runs["fresh"][0].text
-    arms = {
-        arm: _arm_result(run.runs[arm], checks, texts[arm], fresh_text) for arm in ARMS
-    }
+    fresh = run.runs["fresh"][0]
+    arms = {arm: _arm_result(run.runs[arm], checks, texts[arm], fresh) for arm in ARMS}
     counted = attributable_checks(checks, case.before, run.old.text)
     return CaseResult(
         id=case.id,
@@ -142,6 +148,7 @@ def case_result(run: CaseRun) -> CaseResult:
             arm: tuple(str(c) for c in regressions(checks, texts["fresh"], texts[arm]))
             for arm in REDRAFT_ARMS
         },
+        cold_regressed=tuple(str(c) for c in regressions(counted, texts["fresh"], texts["cold"])),
         kept_apart_from_edit=all(
             kept_apart_from_edit(run.old.text, r.text, case.before, case.after)
             for r in run.runs["tolerant"]
@@ -153,9 +160,13 @@ def _distinct(texts: Any) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def _arm_result(runs: Sequence[ArmRun], checks: Any, texts: list[str], fresh: str) -> ArmResult:
+def _arm_result(runs: Sequence[ArmRun], checks: Any, texts: list[str], fresh: ArmRun
+                ) -> ArmResult:
     first = runs[0]
     fails = failed(checks, texts)
+    left = None
+    if first is not fresh and (first.token_ids or fresh.token_ids):
+        left = departure(fresh.token_ids, fresh.margins, first.token_ids, first.margins)
     return ArmResult(
         wall_s=median(r.wall_s for r in runs),
         prompt_s=median(r.prompt_s for r in runs),
@@ -163,7 +174,7 @@ def _arm_result(runs: Sequence[ArmRun], checks: Any, texts: list[str], fresh: st
         tokens=int(median(r.tokens for r in runs)),
         held_fraction=median(r.held_fraction for r in runs),
         passed=not fails,
-        similarity=fuzz.ratio(first.text, fresh) / 100.0,
+        similarity=fuzz.ratio(first.text, fresh.text) / 100.0,
         stable=len(texts) == 1,
         failed=tuple(str(c) for c in fails),
         text=first.text,
@@ -171,20 +182,30 @@ def _arm_result(runs: Sequence[ArmRun], checks: Any, texts: list[str], fresh: st
         prompt_reused=first.prompt_reused,
         prompt_shifted=first.prompt_shifted,
         prompt_recomputed=int(median(r.prompt_recomputed for r in runs)),
+        departure=left,
     )
 
 
 # --- summaries ----------------------------------------------------------------------------
 
-def summarize(results: Sequence[CaseResult]) -> dict[str, dict[str, Any]]:
-    """One summary per category present (in the suite's order), then `all` over every case."""
+def summarize(results: Sequence[CaseResult], noise: float | None = None
+              ) -> dict[str, dict[str, Any]]:
+    """One summary per category present (in the suite's order), then `all` over every case.
+    `noise` (the model's near-tie noise, logits) adds the count of regressions whose answer
+    left fresh's where fresh chose by no more than that margin."""
     groups = {cat: [r for r in results if r.category == cat] for cat in CATEGORIES}
-    summary = {cat: summarize_group(rs) for cat, rs in groups.items() if rs}
-    summary[OVERALL] = summarize_group(results)
+    summary = {cat: summarize_group(rs, noise) for cat, rs in groups.items() if rs}
+    summary[OVERALL] = summarize_group(results, noise)
     return summary
 
 
-def summarize_group(results: Sequence[CaseResult]) -> dict[str, Any]:
+def at_coin_flip(result: CaseResult, arm: str, noise: float) -> bool:
+    """The arm's answer left fresh's where fresh chose its token within `noise` logits."""
+    left = result.arms[arm].departure
+    return left is not None and left.at_coin_flip(noise)
+
+
+def summarize_group(results: Sequence[CaseResult], noise: float | None = None) -> dict[str, Any]:
     def per_arm(arms: Sequence[str], value: Callable[[CaseResult, str], float | None]) -> dict:
         return {arm: _median(value(r, arm) for r in results) for arm in arms}
 
@@ -221,6 +242,9 @@ def summarize_group(results: Sequence[CaseResult]) -> dict[str, Any]:
         "strict_regressions": sum(1 for r in results if r.strict_regression),
         "strict_regressions_by_arm": count(
             REDRAFT_ARMS, lambda r, a: bool(r.strict_regressed[a])),
+        "cold_regressions": sum(1 for r in results if r.cold_regressed),
+        **({} if noise is None else {"regressions_at_coin_flip_by_arm": count(
+            REDRAFT_ARMS, lambda r, a: bool(r.regressed[a]) and at_coin_flip(r, a, noise))}),
         "stability": stability([
             (r.labels.get("edit"),
              r.arms["tolerant"].held_fraction if r.arms["tolerant"].tokens else None,
