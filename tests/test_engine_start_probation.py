@@ -43,6 +43,7 @@ def rezoning():
     case = next(c for c in load_suite(CASES) if c.id == "fact-rezoning-status-canary")
     engine = Engine(gemma_path(), max_tokens=ANSWER_TOKENS)
     tokens = engine.model.tokenize(OLD_ANSWER)
+    assert engine.model.text_pieces(tokens[:2]) == ["The", " mill"]  # the margin's token
     margins = [float("nan")] * len(tokens)  # unknown: no other old decision is a near-tie
     margins[1] = OLD_SECOND_MARGIN
     old = Draft(tokens, case.prompt(case.before), margins)

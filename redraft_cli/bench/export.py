@@ -60,14 +60,19 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n", label="bench")
 
 
-def _cpu_name() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first `field` line of /proc/cpuinfo (None where there is none)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    return None
+
+
+def _cpu_name() -> str:
+    return _cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
 # Vector extensions llama.cpp's CPU kernels choose between, narrowest first: two machines that
@@ -77,14 +82,8 @@ SIMD_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf
 
 
 def _simd_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return [f for f in SIMD_FLAGS if f in present]
-    except OSError:
-        pass
-    return []
+    present = set((_cpuinfo("flags") or "").split())
+    return [f for f in SIMD_FLAGS if f in present]
 
 
 def _version(dist: str) -> str | None:

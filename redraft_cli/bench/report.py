@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .arms import ARMS, REDRAFT_ARMS
-from .results import OVERALL, CaseResult, at_coin_flip
+from .results import OVERALL, CaseResult
 
 
 def case_table(result: CaseResult) -> Table:
@@ -168,7 +168,7 @@ def departure_table(results: list[CaseResult], noise: float | None) -> Table | N
             _margin(None if left is None else left.fresh_margin),
             _margin(None if left is None else left.arm_margin),
             "-" if noise is None or left is None else
-            ("yes" if at_coin_flip(r, arm, noise) else "no"),
+            ("yes" if left.at_coin_flip(noise) else "no"),
         )
     return table
 
