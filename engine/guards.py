@@ -170,3 +170,51 @@ def inserted_token_ids(edit: Edit, *, min_piece_len: int = 3) -> frozenset[int]:
             for spelling in (form, " " + form):
                 ids.update(edit.tokenize(spelling))
     return frozenset(ids)
+
+
+def one_letter_apart(a: str, b: str) -> bool:
+    """Is `b` `a` with one letter substituted, inserted, deleted, or swapped with its neighbour?"""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        i = diff[0]
+        return diff == [i, i + 1] and (a[i], a[i + 1]) == (b[i + 1], b[i])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return short[i:] == long_[i + 1:]
+
+
+def misspelt(old: str, new: str, tokenize: Callable[[str], list[int]], *,
+             min_len: int = 4) -> bool:
+    """Does `new` read as a misspelling of `old` rather than another word?
+
+    Both are letters only, at least `min_len` long and one letter apart, and `new` takes more
+    tokens than `old`: a vocabulary holds real words whole more often than their misspellings,
+    so "fire" for "hire" (one token each) is a different word, "scannres" for "scanners" a typo.
+    """
+    if not (old.isalpha() and new.isalpha() and min(len(old), len(new)) >= min_len):
+        return False
+    if not one_letter_apart(old.lower(), new.lower()):
+        return False
+    return len(tokenize(" " + new)) > len(tokenize(" " + old))
+
+
+def typos_only(old: str, new: str, tokenize: Callable[[str], list[int]]) -> bool:
+    """Is every word the edit changed a misspelling of the word it replaced (and no word added
+    or removed)? False when no word changed at all."""
+    a, b = words(old), words(new)
+    changed = False
+    matcher = SequenceMatcher(None, [w.lower() for w in a], [w.lower() for w in b],
+                              autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        if op != "replace" or i2 - i1 != j2 - j1:
+            return False
+        if not all(misspelt(x, y, tokenize) for x, y in zip(a[i1:i2], b[j1:j2], strict=True)):
+            return False
+        changed = True
+    return changed

@@ -6,7 +6,8 @@ that is not the argmax unless their own criterion allows it; the replay loop emi
 otherwise. `strict` marks a position where tolerance has not been earned yet (the first tokens
 after a jump back into the old answer): hold there only on exact match or a near-tie that the
 edit did not move. The replay holds the answer's opening tokens as near-ties only when the edit
-inserted no content, and by the band only when the edit changed no word.
+inserted no content (a misspelling inserts none), and by the band only when the edit changed no
+word.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .guards import (
     inserted_token_ids,
     same_but_spacing,
     same_words,
+    typos_only,
 )
 
 
@@ -89,6 +91,9 @@ class TolerantRule:
     the band hold the answer's opening tokens (see `replay`), and one that changed only spacing
     leaves copies unguarded: every other character of the prompt is as it was, so no copy can
     be stale. Punctuation is not trusted that far ("!" negates code, "#" comments it out).
+    With `trust_typos`, an edit whose every changed word is a misspelling of the word it
+    replaced (`guards.typos_only`) inserts no content: a misspelt word's pieces do not bar the
+    band where they are the argmax, and the answer's opening may hold near-ties.
     An unedited prompt guards nothing, whatever the flags.
     """
 
@@ -100,6 +105,7 @@ class TolerantRule:
     guard_inserted: bool = True
     name: str = "tolerant"
     trust_kept_words: bool = True
+    trust_typos: bool = True
 
     def prepare(self, edit: Edit) -> EditContext:
         if edit.old_prompt == edit.new_prompt:
@@ -114,7 +120,10 @@ class TolerantRule:
             if self.guard_copies
             else frozenset()
         )
-        inserted = inserted_token_ids(edit) if self.guard_inserted else frozenset()
+        misspelt = (self.trust_typos and edit.old_prompt is not None
+                    and typos_only(edit.old_prompt, edit.new_prompt, edit.tokenize))
+        inserted = (inserted_token_ids(edit) if self.guard_inserted and not misspelt
+                    else frozenset())
         return EditContext(exact_only=exact_only, inserted=inserted, eog=edit.eog, words_kept=kept)
 
     def accept(
