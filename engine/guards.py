@@ -191,15 +191,18 @@ def misspelt(old: str, new: str, tokenize: Callable[[str], list[int]], *,
              min_len: int = 4) -> bool:
     """Does `new` read as a misspelling of `old` rather than another word?
 
-    Both are letters only, at least `min_len` long and one letter apart, and `new` takes more
-    tokens than `old`: a vocabulary holds real words whole more often than their misspellings,
-    so "fire" for "hire" (one token each) is a different word, "scannres" for "scanners" a typo.
+    Both are ASCII letters only, at least `min_len` long, one letter apart inside the word (the
+    first and last letters kept: prefixes and endings such as "a-", "-s" or "-d" change what a
+    word says), and `new` takes more tokens than `old`: a vocabulary holds real words whole
+    more often than their misspellings, so "form" for "from" (one token each) is another
+    word, "scannres" for "scanners" a typo.
     """
-    if not (old.isalpha() and new.isalpha() and min(len(old), len(new)) >= min_len):
+    if not (old.isascii() and new.isascii() and old.isalpha() and new.isalpha()):
+        return False  # scripts written without spaces make one "word" of a whole phrase
+    a, b = old.lower(), new.lower()
+    if min(len(a), len(b)) < min_len or a[0] != b[0] or a[-1] != b[-1]:
         return False
-    if not one_letter_apart(old.lower(), new.lower()):
-        return False
-    return len(tokenize(" " + new)) > len(tokenize(" " + old))
+    return one_letter_apart(a, b) and len(tokenize(" " + new)) > len(tokenize(" " + old))
 
 
 def typos_only(old: str, new: str, tokenize: Callable[[str], list[int]]) -> bool:

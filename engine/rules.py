@@ -120,9 +120,9 @@ class TolerantRule:
             if self.guard_copies
             else frozenset()
         )
-        misspelt = (self.trust_typos and edit.old_prompt is not None
-                    and typos_only(edit.old_prompt, edit.new_prompt, edit.tokenize))
-        inserted = (inserted_token_ids(edit) if self.guard_inserted and not misspelt
+        typos = (self.trust_typos and edit.old_prompt is not None
+                 and typos_only(edit.old_prompt, edit.new_prompt, edit.tokenize))
+        inserted = (inserted_token_ids(edit) if self.guard_inserted and not typos
                     else frozenset())
         return EditContext(exact_only=exact_only, inserted=inserted, eog=edit.eog, words_kept=kept)
 

@@ -46,6 +46,28 @@ def test_the_suite_s_typos_and_only_they_read_as_typos(tokenizer):
     assert read_as_typos == typos - WORDS_OF_THEIR_OWN.get(name, set())
 
 
+# One letter apart inside the word, first and last letters kept: only the vocabulary tells
+# these changes of word from typos.
+REAL_WORD_PAIRS = [("bought", "brought"), ("form", "from"), ("quit", "quiet"),
+                   ("dairy", "diary"), ("angel", "angle"), ("trial", "trail"),
+                   ("causal", "casual"), ("united", "untied"), ("board", "broad")]
+
+
+def test_a_change_to_another_real_word_is_not_a_typo(tokenizer):
+    _, tokenize = tokenizer
+    read_as_typos = []
+    for old, new in REAL_WORD_PAIRS:
+        doc = f"The memo says {old} twice: {old}."
+        if typos_only(doc, doc.replace(old, new), tokenize):
+            read_as_typos.append((old, new))
+    # The known limit: both vocabularies split the rarer "untied" as they would a misspelling.
+    assert read_as_typos == [("united", "untied")]
+    # Control: a misspelling of the same words reads as a typo.
+    doc = "The memo says brought and casual."
+    assert typos_only(doc, doc.replace("brought", "borught").replace("casual", "casaul"),
+                      tokenize)
+
+
 # The old answer as Gemma 3 generated it on the AVX-512 machine the suite was measured on, with
 # its first token's margin; the other margins are left unknown.
 OLD_ANSWER = ("export default function orderTotal(items, discountCode) {\n"
@@ -80,9 +102,9 @@ def redraft(cart, rule):
 @pytest.mark.slow
 def test_a_typo_keeps_an_answer_whose_opening_was_a_coin_flip(cart):
     new = redraft(cart, TolerantRule())
-    # The opening and what follows it are held; further on, the copied "100" is a guarded digit
-    # whose old margin this draft leaves unknown, so it is re-derived exactly.
-    assert new.text.startswith("\n".join(OLD_ANSWER.split("\n")[:2]))
+    # The opening and its line are held (further on, guarded digits and copied names whose old
+    # margins this draft leaves unknown are held only where they are the argmax).
+    assert new.text.startswith(OLD_ANSWER.split("\n")[0])
 
 
 @pytest.mark.gemma

@@ -71,14 +71,26 @@ def test_any_single_letter_edit_is_one_letter_apart(word, data):
 def test_a_misspelling_breaks_a_word_the_vocabulary_holds_whole():
     assert misspelt("scanners", "scannres", vocab_tokenize)
     assert misspelt("Calculate", "Calcualte", vocab_tokenize)
+    assert misspelt("early", "eraly", vocab_tokenize)
     # Another real word one letter away is a different word, not a typo.
-    assert not misspelt("hire", "fire", vocab_tokenize)
     assert not misspelt("bought", "brought", vocab_tokenize)
     assert not misspelt("form", "from", vocab_tokenize)
-    # Too short, digits, or two letters apart: content, whatever the tokenizer says.
-    assert not misspelt("tax", "tex", vocab_tokenize)
-    assert not misspelt("1911", "1912", vocab_tokenize)
-    assert not misspelt("scanners", "sacnnres", vocab_tokenize)
+
+
+def test_what_reads_as_another_word_is_content_whatever_the_tokenizer_says():
+    # Each new form below splits into more tokens than the old one, as a misspelling would.
+    assert len(vocab_tokenize("ear1y")) > len(vocab_tokenize("early"))
+    assert not misspelt("early", "ear1y", vocab_tokenize)  # a digit
+    assert not misspelt("tax", "tex", vocab_tokenize)  # too short
+    assert not misspelt("scanners", "sacnnres", vocab_tokenize)  # two letters apart
+    # First or last letter: "hire" to "fire", a prefix that negates, an ending that counts.
+    assert misspelt("hire", "hxre", vocab_tokenize)  # control: the same word, inside
+    assert not misspelt("hire", "xire", vocab_tokenize)
+    assert not misspelt("typical", "atypical", vocab_tokenize)
+    assert not misspelt("scanners", "scanner", vocab_tokenize)
+    assert not misspelt("rennes", "renned", vocab_tokenize)
+    # Letters of scripts written without spaces make one "word" of a whole phrase.
+    assert not misspelt("会议在三月举行", "会议在五月举行", vocab_tokenize)
 
 
 def test_an_edit_is_typos_only_when_every_changed_word_is_misspelt():
@@ -91,6 +103,8 @@ def test_an_edit_is_typos_only_when_every_changed_word_is_misspelt():
     assert not typos_only(doc, doc.replace("scanners", "tablets"), vocab_tokenize)
     assert not typos_only(doc, doc.replace("scanners", "scannres") + " Rennes", vocab_tokenize)
     assert not typos_only(doc, doc.replace("scanners early", "scannres"), vocab_tokenize)
+    # One changed run that mixes a typo with a change of word.
+    assert not typos_only(doc, doc.replace("scanners early", "scannres late"), vocab_tokenize)
     # One letter away but a word of its own: the vocabulary holds "from" whole.
     assert not typos_only("Sign the form.", "Sign the from.", vocab_tokenize)
 
