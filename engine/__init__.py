@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .calibration import calibration_files, default_calibration_dir, noise_files
+from .cpu import cpu_key, cpu_name, vector_extensions
 from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, PROMPT_REUSE_MODES, RULE_NAMES
 from .errors import (
     EngineError,
@@ -53,8 +54,8 @@ __all__ = [
     "ExactRule", "InvalidModelError", "Message", "ModelFile", "ModelNotFoundError", "Prompt",
     "PromptTooLongError", "RedraftError", "Result", "Span", "SpanKind", "Stats", "Stream",
     "Timings", "TokenEvent", "TolerantRule", "atomic_write_bytes", "calibration_files",
-    "default_calibration_dir", "diff_words", "noise_files", "remove_temporaries", "rule_by_name",
-    "temporary_prefix",
+    "cpu_key", "cpu_name", "default_calibration_dir", "diff_words", "noise_files",
+    "remove_temporaries", "rule_by_name", "temporary_prefix", "vector_extensions",
 ]
 
 

@@ -2,8 +2,9 @@
 
 Two measurements: the cost of verification windows of several sizes (`cost3`), and the
 batched-versus-serial logit noise (`noise1`, see noise.py). Files are named
-`calibration-<what>-<key>.json` and written atomically; `calibration_files` lists them so a
-cache clean-up can remove them, and `noise_files` reads the measured noise back for reports.
+`calibration-<what>-<key>.json` (the key names the model, the CPU kind and the context
+settings) and written atomically; `calibration_files` lists them so a cache clean-up can remove
+them, and `noise_files` reads the measured noise back for reports.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def calibration_files(directory: Path) -> list[Path]:
 
 
 def noise_files(directory: Path) -> dict[str, NoiseEstimate]:
-    """The noise measured so far in `directory`, by calibration key (model fingerprint and
-    context settings); unreadable files are left out."""
+    """The noise measured so far in `directory`, by calibration key (model fingerprint, CPU
+    kind and context settings); unreadable files are left out."""
     found = {}
     prefix = f"{FILE_PREFIX}{NOISE_VERSION}-"
     for path in sorted(directory.glob(f"{prefix}*.json")) if directory.is_dir() else []:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .calibration import default_calibration_dir, load_or_measure_costs, load_or_measure_noise
+from .cpu import cpu_key
 from .decode_lock import decode_turn
 from .defaults import (
     BLEND_BRIDGE,
@@ -119,7 +120,8 @@ class Engine:
         self._streaming = False
         self.cost = DEFAULT_COST
         threads = n_threads or os.cpu_count() or 1
-        key = f"{model.fingerprint}-t{threads}-b{self.session.n_batch}-c{self.session.n_ctx}"
+        key = (f"{model.fingerprint}-{cpu_key()}-t{threads}-b{self.session.n_batch}"
+               f"-c{self.session.n_ctx}")
         folder = default_calibration_dir() if calibration_dir is None else Path(calibration_dir)
         if window is None:
             self.cost = load_or_measure_costs(self.session, key, folder)

@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from redraft_engine import cpu_name, vector_extensions
+
 from redraft_cli.atomic import atomic_write_text
 
 from .results import CaseResult
@@ -19,9 +21,9 @@ def machine_info() -> dict[str, Any]:
     return {
         "system": f"{platform.system()} {platform.release()}",
         "arch": platform.machine(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpus": os.cpu_count(),
-        "simd": _simd_flags(),
+        "simd": vector_extensions(),
         "python": platform.python_version(),
         "llama_cpp_python": _version("llama-cpp-python"),
         "redraft": _version("redraft"),
@@ -58,32 +60,6 @@ def document(
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n", label="bench")
-
-
-def _cpuinfo(field: str) -> str | None:
-    """The value of the first `field` line of /proc/cpuinfo (None where there is none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(field):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _cpu_name() -> str:
-    return _cpuinfo("model name") or platform.processor() or "unknown CPU"
-
-
-# Vector extensions llama.cpp's CPU kernels choose between, narrowest first: two machines that
-# differ here decode the same prompt to slightly different logits, and greedy answers part at
-# near-ties, so runs are comparable only within one set.
-SIMD_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-
-
-def _simd_flags() -> list[str]:
-    present = set((_cpuinfo("flags") or "").split())
-    return [f for f in SIMD_FLAGS if f in present]
 
 
 def _version(dist: str) -> str | None:
