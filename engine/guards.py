@@ -71,19 +71,23 @@ def words(text: str) -> list[str]:
     return WORD.findall(text)
 
 
-@lru_cache(maxsize=4)  # both guards of one redraft diff the same two prompts
+@lru_cache(maxsize=4)  # the guards and the typo test of one redraft diff the same two prompts
+def word_changes(old: str, new: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """The runs of words the edit changed, each as (words of `old`, words of `new`) in their
+    own case; words are compared lower-cased. An insertion or deletion leaves one side empty."""
+    a, b = words(old), words(new)
+    matcher = SequenceMatcher(None, [w.lower() for w in a], [w.lower() for w in b],
+                              autojunk=False)
+    return tuple((tuple(a[i1:i2]), tuple(b[j1:j2]))
+                 for op, i1, i2, j1, j2 in matcher.get_opcodes() if op != "equal")
+
+
 def diff_words(old: str, new: str) -> tuple[frozenset[str], frozenset[str]]:
     """Lower-cased words removed from `old` and inserted into `new` by the edit."""
-    a = [w.lower() for w in words(old)]
-    b = [w.lower() for w in words(new)]
-    removed: set[str] = set()
-    inserted: set[str] = set()
-    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op in ("replace", "delete"):
-            removed.update(a[i1:i2])
-        if op in ("replace", "insert"):
-            inserted.update(b[j1:j2])
-    return frozenset(removed), frozenset(inserted)
+    changes = word_changes(old, new)
+    removed = frozenset(w.lower() for gone, _ in changes for w in gone)
+    inserted = frozenset(w.lower() for _, came in changes for w in came)
+    return removed, inserted
 
 
 def same_but_spacing(old: str, new: str) -> bool:
@@ -208,16 +212,7 @@ def misspelt(old: str, new: str, tokenize: Callable[[str], list[int]], *,
 def typos_only(old: str, new: str, tokenize: Callable[[str], list[int]]) -> bool:
     """Is every word the edit changed a misspelling of the word it replaced (and no word added
     or removed)? False when no word changed at all."""
-    a, b = words(old), words(new)
-    changed = False
-    matcher = SequenceMatcher(None, [w.lower() for w in a], [w.lower() for w in b],
-                              autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            continue
-        if op != "replace" or i2 - i1 != j2 - j1:
-            return False
-        if not all(misspelt(x, y, tokenize) for x, y in zip(a[i1:i2], b[j1:j2], strict=True)):
-            return False
-        changed = True
-    return changed
+    changes = word_changes(old, new)
+    return bool(changes) and all(
+        len(gone) == len(came) and all(misspelt(x, y, tokenize) for x, y in zip(gone, came))
+        for gone, came in changes)

@@ -120,7 +120,7 @@ class TolerantRule:
             if self.guard_copies
             else frozenset()
         )
-        typos = (self.trust_typos and edit.old_prompt is not None
+        typos = (self.guard_inserted and self.trust_typos and edit.old_prompt is not None
                  and typos_only(edit.old_prompt, edit.new_prompt, edit.tokenize))
         inserted = (inserted_token_ids(edit) if self.guard_inserted and not typos
                     else frozenset())

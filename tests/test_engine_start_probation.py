@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from helpers.models import gemma_path
-from redraft_engine import Draft, Engine
+from helpers.recorded_draft import recorded_draft
+from redraft_engine import Engine
 from redraft_engine.defaults import DEFAULT_START_PROBATION
 
 from redraft_cli.bench.cases import load_suite
@@ -42,13 +43,10 @@ OLD_SECOND_MARGIN = 0.012
 def rezoning():
     case = next(c for c in load_suite(CASES) if c.id == "fact-rezoning-status-canary")
     engine = Engine(gemma_path(), max_tokens=ANSWER_TOKENS)
-    tokens = engine.model.tokenize(OLD_ANSWER)
-    assert engine.model.text_pieces(tokens[:2]) == ["The", " mill"]  # the margin's token
-    margins = [float("nan")] * len(tokens)  # unknown: no other old decision is a near-tie
-    margins[1] = OLD_SECOND_MARGIN
-    old = Draft(tokens, case.prompt(case.before), margins)
-    engine.generate(case.prompt(case.before), max_tokens=1)  # the old prompt's KV, as a user has it
-    state = engine.export_state()
+    # Every other margin unknown: no other old decision is a near-tie.
+    old, state = recorded_draft(engine, OLD_ANSWER, case.prompt(case.before),
+                                {1: OLD_SECOND_MARGIN})
+    assert engine.model.text_pieces(old.tokens[:2]) == ["The", " mill"]  # the margin's token
     yield engine, case, old, state
     engine.close()
 

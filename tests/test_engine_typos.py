@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from helpers.models import MODEL_PARAMS, MODEL_PATHS, gemma_path
-from redraft_engine import Draft, Engine
+from helpers.recorded_draft import recorded_draft
+from redraft_engine import Engine
 from redraft_engine.guards import typos_only
 from redraft_engine.rules import TolerantRule
 
@@ -81,13 +82,9 @@ OLD_FIRST_MARGIN = 0.112
 def cart():
     case = next(c for c in load_suite(CASES) if c.id == "code-cart-typo-start")
     engine = Engine(gemma_path(), max_tokens=ANSWER_TOKENS)
-    tokens = engine.model.tokenize(OLD_ANSWER)
-    assert engine.model.text_pieces(tokens[:1]) == ["export"]
-    margins = [float("nan")] * len(tokens)
-    margins[0] = OLD_FIRST_MARGIN
-    old = Draft(tokens, case.prompt(case.before), margins)
-    engine.generate(case.prompt(case.before), max_tokens=1)  # the old prompt's KV
-    state = engine.export_state()
+    old, state = recorded_draft(engine, OLD_ANSWER, case.prompt(case.before),
+                                {0: OLD_FIRST_MARGIN})
+    assert engine.model.text_pieces(old.tokens[:1]) == ["export"]
     yield engine, case, old, state
     engine.close()
 
