@@ -27,6 +27,7 @@ from .kv_session import KVSession
 from .llama_model import LlamaModel
 from .messages import Message, Prompt, as_messages, message_text
 from .model_source import ENV_VAR, ModelFile
+from .noise import NoiseEstimate
 from .replay import replay
 from .result import Draft, Result, Stream
 from .rules import AcceptanceRule, ExactRule, rule_by_name
@@ -55,7 +56,8 @@ class Engine:
     folder) and the observed acceptance.
     noise: the logit noise within which a guarded decision counts as a near-tie (see
     `rules.TolerantRule`); by default measured once for this model on this machine and kept in
-    `calibration_dir`. 0 turns the near-tie rule off.
+    `calibration_dir` (the whole measurement is `noise_estimate`). 0 turns the near-tie rule
+    off.
     probation: how many tokens after each jump back into the old answer are held only on exact
     match or a near-tie (0 by default: measured, see defaults.py).
     start_probation: how many answer tokens from the start are held on exact match, as a
@@ -125,13 +127,15 @@ class Engine:
         folder = default_calibration_dir() if calibration_dir is None else Path(calibration_dir)
         if window is None:
             self.cost = load_or_measure_costs(self.session, key, folder)
-        self.noise = noise if noise is not None else self._measured_noise(key, folder)
+        self.noise_estimate = None if noise is not None else self._measured_noise(key, folder)
+        self.noise = noise if noise is not None else (
+            self.noise_estimate.noise if self.noise_estimate else 0.0)
 
-    def _measured_noise(self, key: str, folder: Path) -> float:
+    def _measured_noise(self, key: str, folder: Path) -> NoiseEstimate | None:
         try:
-            return load_or_measure_noise(self.session, key, folder).noise
+            return load_or_measure_noise(self.session, key, folder)
         except ValueError:
-            return 0.0  # a context too small to measure in: no decision counts as a near-tie
+            return None  # a context too small to measure in: no decision counts as a near-tie
 
     @property
     def model_path(self) -> Path:

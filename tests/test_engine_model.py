@@ -15,11 +15,11 @@ MAX_TOKENS = 96
 # of the two differ by up to about 1.2 on SmolLM2-135M and 2.5 on Gemma 3 270M. Exact-rule
 # replay verifies in batches while fresh generation decodes one token at a time, so the two can
 # part where the top two tokens are nearly tied. A first difference counts as such a flip only
-# if the two tokens' logits (after the common prefix, batched prefill) are within NEAR_TIE.
-# Observed on this build against the independent greedy loop below: SmolLM2 parts on 2 of 12
-# pairs, at gaps of 0.07 and 0.09; Gemma 3 at gaps of 0.02-0.17. The bound leaves 1.5x that,
-# or the engine's own measured batched-vs-serial noise where that is larger: a correction now
-# rides in the next window, so more of the replay's rows come from batched decodes.
+# if, in the fresh (serial) decode's own row, the token it chose leads the replay's by at most
+# the largest margin change the engine's noise probe saw between serial and windowed decodes of
+# one answer (0.42-0.43 logits on both models here), and never less than NEAR_TIE. The window
+# sizes follow a cost table timed once per test session, so which near-ties flip changes from
+# run to run: over window sizes 2-128 here, Gemma 3 parted at serial gaps of up to 0.34.
 NEAR_TIE = 0.25
 # The snapshot path re-decodes the kept answer in one batch after each rollback, so its cache
 # drifts further from the normal path's: first differences seen at gaps up to 0.36 (Gemma 3).
@@ -35,21 +35,27 @@ def engine(request):
     eng.close()
 
 
-def greedy_reference(engine: Engine, prompt: str, max_tokens: int) -> list[int]:
-    """Greedy decoding written directly over the KV session, independent of the replay code.
+def greedy_parting(
+    engine: Engine, prompt: str, other: list[int], max_tokens: int
+) -> tuple[int, float] | None:
+    """Greedy decoding written directly over the KV session, independent of the replay code,
+    up to where it first parts from `other`: that position and, in the greedy decode's own row,
+    how far its token leads `other`'s (an end of `other` reads as its best end-of-generation
+    token). None if greedy decoding gives `other` exactly.
 
     The prompt's KV prefix is reused as the engine would, so both sides see the same cache.
     """
     session = engine.session
     row, _ = session.prefill(engine.prompt_tokens(prompt))
-    out: list[int] = []
-    while len(out) < max_tokens:
+    eog = engine.model.eog
+    for i in range(max_tokens):
         token = int(np.argmax(row))
-        if token in engine.model.eog:
-            break
-        out.append(token)
+        if i == len(other):
+            return None if token in eog else (i, float(row[token] - max(row[t] for t in eog)))
+        if token != other[i]:
+            return i, float(row[token] - row[other[i]])
         row = session.feed([token], all_logits=False, phase="serial")[0]
-    return out
+    return None
 
 
 def logits_after(engine: Engine, prompt: str, answer_prefix: list[int]) -> np.ndarray:
@@ -85,12 +91,28 @@ def assert_same_or_near_tie(
 def test_exact_redraft_matches_fresh_generation(engine, name, before, after):
     old = engine.generate(before, max_tokens=MAX_TOKENS)
     redrafted = engine.redraft(after, old, rule="exact", max_tokens=MAX_TOKENS)
-    reference = greedy_reference(engine, after, MAX_TOKENS)
     # Where the new answer starts like the old one, that agreement came from the draft.
     agreed = first_difference(redrafted.tokens, old.tokens)
     assert redrafted.stats.held >= (len(redrafted.tokens) if agreed is None else agreed)
-    assert_same_or_near_tie(engine, after, redrafted.tokens, reference,
-                            max(NEAR_TIE, engine.noise))
+    # Each token, held or rewritten, led every other token in the row it was checked against.
+    assert min(redrafted.margins) >= 0
+    parting = greedy_parting(engine, after, redrafted.tokens, MAX_TOKENS)
+    if parting is not None:
+        at, lead = parting
+        bound = max(NEAR_TIE, engine.noise_estimate.max_change)
+        assert lead <= bound, f"outputs part at token {at} where greedy leads by {lead:.3f}"
+
+
+def test_margin_check_sees_tokens_held_off_the_argmax(engine):
+    """Control for the exact test's margin check: the tolerant rule holds replayed tokens that
+    trail the argmax within its band, and their margins show it."""
+    lowest = []
+    for name in ("append", "append-unrelated", "code-rename"):
+        _, before, after = next(p for p in EDIT_PAIRS if p[0] == name)
+        old = engine.generate(before, max_tokens=MAX_TOKENS)
+        tolerant = engine.redraft(after, old, rule="tolerant", max_tokens=MAX_TOKENS)
+        lowest.append(min(tolerant.margins))
+    assert min(lowest) < 0, lowest
 
 
 def test_redraft_of_unchanged_prompt_holds_everything_in_windows(engine):
