@@ -230,13 +230,27 @@ class Engine:
         with decode_turn(self.decode_lock):
             return self.session.make_exact(tokens, should_stop)
 
-    def stream_confirm(self, prompt: Prompt, shown: Result, *, max_tokens: int | None = None
-                       ) -> Stream:
-        """`shown` (an answer to `prompt`) re-verified with the tolerant rule over an exact
-        prefill of `prompt`: call after `make_prompt_exact`, when the cache is exact again."""
-        draft = Draft(shown.tokens, prompt, shown.margins)
-        answer = self._run(as_messages(prompt), draft, rule_by_name("tolerant"), max_tokens,
-                           reuse="exact")
+    def stream_confirm(
+        self,
+        prompt: Prompt,
+        shown: Result,
+        *,
+        edited_from: Prompt | None = None,
+        rule: str | AcceptanceRule = "tolerant",
+        max_tokens: int | None = None,
+    ) -> Stream:
+        """`shown` (an answer to `prompt`) re-verified with `rule` over an exact prefill of
+        `prompt`: call after `make_prompt_exact`, when the cache is exact again.
+
+        `edited_from` is the prompt of the answer `shown` was redrafted from. The rule's guards
+        then see the user's edit (`edited_from` -> `prompt`), as the redraft's did: a word the
+        edit removed or a fact it inserted is re-derived over the exact cache instead of being
+        held where the blended cache had let it through. Without it the check is against
+        `prompt` alone, and only the edit-independent guards apply."""
+        draft = Draft(shown.tokens, prompt if edited_from is None else edited_from,
+                      shown.margins)
+        chosen = rule_by_name(rule) if isinstance(rule, str) else rule
+        answer = self._run(as_messages(prompt), draft, chosen, max_tokens, reuse="exact")
         return Stream(self._exclusive(answer))
 
     def _exclusive(

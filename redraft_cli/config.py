@@ -36,6 +36,13 @@ PYPROJECT_SOURCE = "pyproject.toml [tool.redraft]"
 TOML_SOURCE = REDRAFT_TOML
 _RANKS = {DEFAULT: 0, PYPROJECT_SOURCE: 1, TOML_SOURCE: 2}
 
+# prompt_reuse "auto" is blend in watch, which confirms every blended answer over an exact
+# prefill as soon as it is idle, and exact where an answer is final when written (run, bench).
+AUTO = "auto"
+PROMPT_REUSE_CHOICES = (AUTO, *PROMPT_REUSE_MODES)
+WATCH_PROMPT_REUSE = "blend"
+FINAL_PROMPT_REUSE = "exact"
+
 
 def _rank(source: str) -> int:
     if source.startswith("flag "):
@@ -89,8 +96,8 @@ def _rule(raw: Any) -> str:
 
 
 def _prompt_reuse(raw: Any) -> str:
-    if raw not in PROMPT_REUSE_MODES:
-        raise ValueError(f"must be one of {', '.join(PROMPT_REUSE_MODES)}, got {raw!r}")
+    if raw not in PROMPT_REUSE_CHOICES:
+        raise ValueError(f"must be one of {', '.join(PROMPT_REUSE_CHOICES)}, got {raw!r}")
     return raw
 
 
@@ -137,9 +144,11 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         per_target=True),
     Key("rule", _rule, RULE_NAMES[0], "acceptance rule of a redraft: tolerant or exact",
         per_target=True),
-    Key("prompt_reuse", _prompt_reuse, PROMPT_REUSE_MODES[0],
+    Key("prompt_reuse", _prompt_reuse, AUTO,
         "exact: reuse the KV cache up to the first edited token; blend: also keep the "
-        "unchanged text after an edit (approximate, re-decoded by the next blend)"),
+        "unchanged text after an edit (approximate, re-decoded by the next blend); auto: "
+        "blend in watch (each answer confirmed over an exact prefill when idle), exact in "
+        "run and bench"),
     Key("n_ctx", _context_size, DEFAULT_N_CTX, "context window, in tokens"),
     Key("threads", _positive_int, None, "CPU threads (default: all cores)"),
     Key("cache_dir", _text, ".redraft", "cache folder, relative to the project root",
@@ -175,6 +184,14 @@ class Settings:
 
     def source(self, name: str) -> str:
         return self.items[name].source
+
+    def with_prompt_reuse(self, auto: str) -> Settings:
+        """These settings with prompt_reuse "auto" read as `auto`, the mode of the command
+        that asks; an explicit "exact" or "blend" stays."""
+        item = self.items["prompt_reuse"]
+        if item.value != AUTO:
+            return self
+        return Settings({**self.items, "prompt_reuse": Setting(auto, item.source)})
 
     def layered(self, values: Mapping[str, Any], source: str) -> Settings:
         """These settings with `values` applied where `source` outranks the current source."""

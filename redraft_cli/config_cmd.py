@@ -9,7 +9,7 @@ from redraft_engine import noise_files
 from rich.console import Console
 from rich.table import Table
 
-from .config import KEYS, Config
+from .config import AUTO, FINAL_PROMPT_REUSE, KEYS, WATCH_PROMPT_REUSE, Config
 from .json_out import emit
 from .tasks import BUILTIN_TASKS
 
@@ -17,6 +17,9 @@ from .tasks import BUILTIN_TASKS
 def _shown(name: str, value: Any) -> str:
     if value is None:
         return "(bundled SmolLM2-135M-Instruct)" if name == "model" else "(none)"
+    if name == "prompt_reuse" and value == AUTO:
+        return (f"{AUTO} (watch: {WATCH_PROMPT_REUSE}, confirmed when idle; "
+                f"run: {FINAL_PROMPT_REUSE})")
     return str(value)
 
 

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 import click
 import typer
-from redraft_engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, PROMPT_REUSE_MODES, RULE_NAMES
+from redraft_engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, RULE_NAMES
 from typer.core import TyperGroup
 
-from .config import MIN_N_CTX
+from .config import MIN_N_CTX, PROMPT_REUSE_CHOICES
 from .errors import INTERRUPTED, USAGE, error_boundary
 
 
@@ -81,10 +81,10 @@ RuleOpt = Annotated[str | None, typer.Option(
     "--rule", click_type=click.Choice(RULE_NAMES),
     help=f"Acceptance rule of a redraft (default {RULE_NAMES[0]}).")]
 PromptReuseOpt = Annotated[str | None, typer.Option(
-    "--prompt-reuse", click_type=click.Choice(PROMPT_REUSE_MODES),
+    "--prompt-reuse", click_type=click.Choice(PROMPT_REUSE_CHOICES),
     help="exact: reuse the KV cache up to the first edited token; blend: also keep the "
-    "unchanged text after an edit, shifted (faster, approximate; default "
-    f"{PROMPT_REUSE_MODES[0]}).")]
+    "unchanged text after an edit, shifted (faster, approximate); auto (default): blend in "
+    "watch, which confirms each answer over an exact prefill when idle, exact in run.")]
 NCtxOpt = Annotated[int | None, typer.Option(
     "--n-ctx", help=f"Context window in tokens (default {DEFAULT_N_CTX}).", min=MIN_N_CTX)]
 ThreadsOpt = Annotated[int | None, typer.Option(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cache import Cache, open_cache
-from .config import Config
+from .config import FINAL_PROMPT_REUSE, Config
 from .engine_access import LazyEngine, Models
 from .errors import CHANGED, OK, USAGE, CliError, ConfigError, exit_code_for, print_error
 from .faults import crash_point
@@ -116,7 +116,7 @@ def _is_input_error(exc: Exception) -> bool:
 
 def run_jobs(config: Config, jobs: list[Job], opts: RunOptions) -> int:
     cache = open_cache(config)
-    engine = LazyEngine(config.settings)
+    engine = LazyEngine(config.settings.with_prompt_reuse(FINAL_PROMPT_REUSE))
     code = OK
     for job in jobs:
         try:

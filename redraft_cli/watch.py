@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from .cache import Entry, open_cache
 from .changes import ChangeFeed
-from .config import Config
+from .config import WATCH_PROMPT_REUSE, Config
 from .console import animation_allowed, make_console
 from .engine_access import LazyEngine, Models
 from .errors import CliError, exit_code_for, print_error
@@ -60,7 +60,7 @@ class WatchSession:
         self.console: Console = make_console(stderr=opts.json)
         self.animate = animation_allowed(self.console)
         self.cache = open_cache(config)
-        self.engine = LazyEngine(config.settings)
+        self.engine = LazyEngine(config.settings.with_prompt_reuse(WATCH_PROMPT_REUSE))
         self.last: dict[Path, Entry] = {}  # last complete answer per file
         self.pending: list[Path] = []
         self.events = 0
@@ -168,8 +168,9 @@ class WatchSession:
     def _answer(self, path: Path, document: str) -> None:
         job = self.jobs[path]
         prompt = job.render(document)
+        previous = self.last.get(path)
         try:
-            mode, stream = start_answer(self.engine, self.cache, job, prompt, self.last.get(path))
+            mode, stream = start_answer(self.engine, self.cache, job, prompt, previous)
             result = self._consume(path, stream)
         except Cancelled:
             self._event(watch_event("cancelled", file=job.label))
@@ -191,7 +192,8 @@ class WatchSession:
         if rate is not None and (mode is Mode.FRESH or self.serial_s_per_token is None):
             self.serial_s_per_token = rate
         if result.stats.prompt_shifted and not self.done:
-            self._confirm(path, document, prompt, result, mode)
+            edited_from = None if previous is None or mode is not Mode.REDRAFT else previous.prompt
+            self._confirm(path, document, prompt, result, mode, edited_from)
 
     def _record(self, path: Path, document: str, prompt: str, result: Result, mode: Mode) -> None:
         """Write the output (if any) and persist the answer and the engine's KV state."""
@@ -210,9 +212,13 @@ class WatchSession:
         except CliError as exc:  # a lock held elsewhere, an output edited by hand: say so, go on
             self._error(path, exc)
 
-    def _confirm(self, path: Path, document: str, prompt: str, shown: Result, mode: Mode) -> None:
+    def _confirm(
+        self, path: Path, document: str, prompt: str, shown: Result, mode: Mode,
+        edited_from: str | None,
+    ) -> None:
         """In idle time, recompute the blended prompt exactly and re-verify the shown answer
-        over it; any new save stops this at once (the blended cache is kept for it)."""
+        over it, with the redraft's rule and the edit it answered (`edited_from` -> `prompt`);
+        any new save stops this at once (the blended cache is kept for it)."""
         job = self.jobs[path]
 
         def saved_again() -> bool:
@@ -225,7 +231,8 @@ class WatchSession:
                 self._event(watch_event("confirmation_cancelled", file=job.label))
             return
         try:
-            stream = eng.stream_confirm(prompt, shown, max_tokens=job.settings.max_tokens)
+            stream = eng.stream_confirm(prompt, shown, edited_from=edited_from,
+                                        rule=job.settings.rule, max_tokens=job.settings.max_tokens)
             confirmed = consume_unless(stream, saved_again)
         except Cancelled:
             self._event(watch_event("confirmation_cancelled", file=job.label))

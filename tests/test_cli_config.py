@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from redraft_cli.config import load_config, parse_size
+from redraft_cli.config import FINAL_PROMPT_REUSE, WATCH_PROMPT_REUSE, load_config, parse_size
 from redraft_cli.errors import ConfigError
 from redraft_cli.main import app
 
@@ -25,6 +25,21 @@ def test_precedence_flags_env_toml_pyproject_defaults(project):
     assert (s.n_ctx, s.source("n_ctx")) == (2000, "redraft.toml")
     assert (s.debounce_ms, s.source("debounce_ms")) == (70, "pyproject.toml [tool.redraft]")
     assert (s.lock_timeout, s.source("lock_timeout")) == (120.0, "default")
+
+
+def test_prompt_reuse_auto_is_blend_in_watch_and_exact_in_run(project):
+    settings = load_config(project, env={}).settings
+    assert (settings.prompt_reuse, settings.source("prompt_reuse")) == ("auto", "default")
+    assert settings.with_prompt_reuse(WATCH_PROMPT_REUSE).prompt_reuse == "blend"
+    assert settings.with_prompt_reuse(FINAL_PROMPT_REUSE).prompt_reuse == "exact"
+    for chosen in ("exact", "blend"):  # a mode the user set stays, in every command
+        explicit = load_config(project, env={"REDRAFT_PROMPT_REUSE": chosen}).settings
+        for auto in (WATCH_PROMPT_REUSE, FINAL_PROMPT_REUSE):
+            resolved = explicit.with_prompt_reuse(auto)
+            assert resolved.prompt_reuse == chosen
+            assert resolved.source("prompt_reuse") == "env REDRAFT_PROMPT_REUSE"
+    with pytest.raises(ConfigError, match="auto, exact, blend, got 'fast'"):
+        load_config(project, env={"REDRAFT_PROMPT_REUSE": "fast"})
 
 
 def test_target_keys_override_globals_but_not_flags(project):

@@ -1,5 +1,6 @@
-"""`redraft watch --prompt-reuse blend` in a subprocess: a blended answer is confirmed over an
-exact prefill when the watcher is idle, and a save during the confirmation cancels it."""
+"""`redraft watch` blends (its default, prompt_reuse auto) in a subprocess: a blended answer is
+confirmed over an exact prefill when the watcher is idle, and a save during the confirmation
+cancels it."""
 
 from __future__ import annotations
 
@@ -39,6 +40,22 @@ def saved_approximate_ranges(project):
     raw = state.read_bytes()
     (n,) = struct.unpack_from("<I", raw, 6)
     return json.loads(raw[10 : 10 + n])["approximate"]
+
+
+@pytest.mark.parametrize("reuse,blends", [(None, True), ("exact", False)])
+def test_watch_blends_unless_told_otherwise(tmp_path, reuse, blends):
+    doc = tmp_path / "log.md"
+    doc.write_text(service_log())
+    flags = () if reuse is None else ("--prompt-reuse", reuse)
+    w = Watcher(tmp_path, "log.md", "--max-events", "2", *flags)
+    try:
+        w.next_event("answer")
+        doc.write_text(edit_at_start(service_log(), "(primary)"))
+        edited = w.next_event("answer")
+        assert (edited["stats"]["prompt_shifted"] > 500) is blends
+        assert w.proc.wait(timeout=60) == 0
+    finally:
+        w.close()
 
 
 def test_a_blended_answer_is_confirmed_when_idle(tmp_path, watcher):

@@ -9,7 +9,7 @@ fail if a guard stops working.
 from __future__ import annotations
 
 import pytest
-from helpers.models import smollm_path
+from helpers.models import PINNED_WINDOW, smollm_path
 from redraft_engine import Engine, TolerantRule
 
 pytestmark = pytest.mark.model
@@ -32,7 +32,7 @@ def population_table(rows: list[tuple[str, int]]) -> str:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    eng = Engine(smollm_path())
+    eng = Engine(smollm_path(), window=PINNED_WINDOW)
     yield eng
     eng.close()
 
@@ -70,6 +70,23 @@ def test_copy_guard_emits_the_fresh_entity(engine, new_name):
     assert guarded.text.startswith(lead + new_name)
     assert "Lille" not in guarded.text
     assert guarded.stats.held > 0  # the rest of the sentence is still replayed
+
+
+def test_confirmation_re_derives_what_the_edit_removed(engine):
+    """watch confirms a blended answer by re-verifying it over an exact prefill. Given the edit
+    the answer was redrafted for, the guards see the renamed city as a removed word; the
+    control, a confirmation that only knows the new prompt, lets the band hold it."""
+    before = LEADING.format(document=population_table(SMALL))
+    after = LEADING.format(document=population_table(SMALL[:2] + [("Brest", 230)]))
+    shown = engine.generate(before, max_tokens=40)  # an answer that kept the old fact
+    assert "Lille" in shown.text
+    rule = TolerantRule(**WIDE)
+    blind = engine.stream_confirm(after, shown, rule=rule, max_tokens=40).run()
+    assert "Lille" in blind.text, "control: without the edit nothing guards the old name"
+    confirmed = engine.stream_confirm(after, shown, edited_from=before, rule=rule,
+                                      max_tokens=40).run()
+    assert "Lille" not in confirmed.text and "Brest" in confirmed.text
+    assert confirmed.stats.prompt_shifted == 0 and confirmed.stats.held > 0
 
 
 NUMBER_EDITS = [

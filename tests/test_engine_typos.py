@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.models import MODEL_PARAMS, MODEL_PATHS, gemma_path
+from helpers.models import MODEL_PARAMS, MODEL_PATHS, PINNED_WINDOW, gemma_path
 from helpers.recorded_draft import recorded_draft
 from redraft_engine import Engine
 from redraft_engine.guards import typos_only
@@ -81,7 +81,7 @@ OLD_FIRST_MARGIN = 0.112
 @pytest.fixture(scope="module")
 def cart():
     case = next(c for c in load_suite(CASES) if c.id == "code-cart-typo-start")
-    engine = Engine(gemma_path(), max_tokens=ANSWER_TOKENS)
+    engine = Engine(gemma_path(), max_tokens=ANSWER_TOKENS, window=PINNED_WINDOW)
     old, state = recorded_draft(engine, OLD_ANSWER, case.prompt(case.before),
                                 {0: OLD_FIRST_MARGIN})
     assert engine.model.text_pieces(old.tokens[:1]) == ["export"]

@@ -80,7 +80,7 @@ def run_bench(
 ) -> int:
     from rich.console import Console
 
-    from redraft_cli.config import load_config
+    from redraft_cli.config import FINAL_PROMPT_REUSE, load_config
     from redraft_cli.engine_access import Models, load_engine
 
     from .cases import load_suite
@@ -94,7 +94,7 @@ def run_bench(
     # OMP_WAIT_POLICY is left as the user has it (and recorded in the JSON): PASSIVE waiting
     # made one-token decodes 3-4x slower here, which would flatter redraft against fresh.
     flags = dict(model=model, max_tokens=max_tokens, threads=threads)
-    settings = load_config(flags=flags).settings
+    settings = load_config(flags=flags).settings.with_prompt_reuse(FINAL_PROMPT_REUSE)
     engine = load_engine(settings, Models().identify(settings))
     _check_lengths(engine, cases)
 
