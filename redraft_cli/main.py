@@ -193,7 +193,9 @@ def watch_cmd(
 
     The first answer comes from the cache when the file is unchanged. Each save redrafts from
     the last complete answer, streaming it, then shows held text in green and rewritten text
-    in bold yellow with a stats line. A save during a redraft cancels it. Ctrl-C exits 130.
+    in bold yellow with a stats line. By default (--prompt-reuse auto) it answers over a
+    blended prompt, then, when idle, confirms the answer over an exact prefill. A save during
+    a redraft or a confirmation cancels it. Ctrl-C exits 130.
     """
     with _boundary(ctx, json_errors=json_out):
         from .config import load_config
