@@ -28,6 +28,7 @@ from typing import Any
 
 from redraft_cli.bench.cases import load_suite
 from redraft_cli.bench.checks import attributable_checks, case_checks, regressions
+from redraft_cli.watch import tokens_changed
 
 
 def run_case(engine: Any, case: Any, repeats: int, turn: int) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def run_case(engine: Any, case: Any, repeats: int, turn: int) -> dict[str, Any]:
                 "shifted": shown.stats.prompt_shifted,
                 "first_token_s": shown.stats.first_token_s, "shown_s": shown.stats.wall_s,
                 "exact_s": exact_s, "confirm_s": confirm_s,
-                "changed_tokens": confirmed.stats.rewritten if confirm_s else 0,
+                "changed_tokens": tokens_changed(shown, confirmed) if confirm_s else 0,
                 "same_tokens": confirmed.tokens == shown.tokens,
             })
     checks = attributable_checks(case_checks(case.expect, case.forbid), case.before, old.text)

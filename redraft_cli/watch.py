@@ -237,7 +237,7 @@ class WatchSession:
         except Cancelled:
             self._event(watch_event("confirmation_cancelled", file=job.label))
             return
-        changed = confirmed.stats.rewritten
+        changed = tokens_changed(shown, confirmed)
         self._record(path, document, prompt, confirmed, mode)
         self._event(watch_event("confirmed", file=job.label, changed_tokens=changed,
                                 text=confirmed.text, stats=confirmed.stats.to_dict()))
@@ -297,6 +297,12 @@ class WatchSession:
             if after_save is not None:
                 line += f" · first token {after_save:.2f} s after the save"
             self.console.print(line, style="dim", markup=False)
+
+
+def tokens_changed(shown: Result, confirmed: Result) -> int:
+    """How many tokens the confirmation changed in the shown answer: the larger of the tokens it
+    wrote anew and the shown tokens it did not keep (an answer cut short changes too)."""
+    return max(confirmed.stats.rewritten, len(shown.tokens) - confirmed.stats.held)
 
 
 def consume_unless(

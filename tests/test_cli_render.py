@@ -1,12 +1,15 @@
-"""Rendering of the held/rewritten diff and the stats line (pure functions, no model)."""
+"""Rendering of the held/rewritten diff, the stats line and the size of a confirmation's change
+(pure functions, no model)."""
 
 from io import StringIO
 
-from redraft_engine import HELD, REWRITTEN, Span, Stats, Timings
+import pytest
+from redraft_engine import HELD, REWRITTEN, Result, Span, Stats, Timings
 from rich.console import Console
 
 from redraft_cli.outcome import Mode
 from redraft_cli.render import diff_plain, diff_text, stats_line
+from redraft_cli.watch import tokens_changed
 
 SPANS = [
     Span(HELD, 0, 8, "The cat sat on the mat, a", 0, 8),
@@ -56,3 +59,19 @@ def test_stats_line_says_what_a_blend_reused_or_why_it_fell_back():
 def test_serial_rate_counts_the_tokens_decoded_one_by_one():
     assert Stats(time=Timings(serial=0.5, serial_tokens=10)).serial_s_per_token == 0.05
     assert Stats(time=Timings(serial=0.0, serial_tokens=0)).serial_s_per_token is None
+
+
+def _answer(n_tokens: int, held: int = 0, rewritten: int = 0) -> Result:
+    return Result(text="", tokens=list(range(n_tokens)), spans=[],
+                  stats=Stats(held=held, rewritten=rewritten))
+
+
+@pytest.mark.parametrize("confirmed,changed", [
+    (_answer(10, held=10), 0),                # confirmed as shown
+    (_answer(4, held=4), 6),                  # cut short: 6 shown tokens gone, none written
+    (_answer(10, held=4, rewritten=6), 6),    # the last 6 replaced
+    (_answer(20, held=4, rewritten=16), 16),  # the last 6 replaced by 16
+    (_answer(0), 10),                         # nothing left: an empty answer
+])
+def test_a_confirmation_counts_what_it_wrote_or_dropped(confirmed, changed):
+    assert tokens_changed(_answer(10), confirmed) == changed
