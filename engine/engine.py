@@ -246,11 +246,14 @@ class Engine:
         then see the user's edit (`edited_from` -> `prompt`), as the redraft's did: a word the
         edit removed or a fact it inserted is re-derived over the exact cache instead of being
         held where the blended cache had let it through. Without it the check is against
-        `prompt` alone, and only the edit-independent guards apply."""
+        `prompt` alone, and only the edit-independent guards apply. The opening of `shown` was
+        decided under the edit already, so a coin flip there (within the noise both times) is
+        held, where a redraft of an older answer would re-derive it."""
         draft = Draft(shown.tokens, prompt if edited_from is None else edited_from,
                       shown.margins)
         chosen = rule_by_name(rule) if isinstance(rule, str) else rule
-        answer = self._run(as_messages(prompt), draft, chosen, max_tokens, reuse="exact")
+        answer = self._run(as_messages(prompt), draft, chosen, max_tokens, reuse="exact",
+                           confirming=True)
         return Stream(self._exclusive(answer))
 
     def _exclusive(
@@ -287,7 +290,7 @@ class Engine:
 
     def _run(
         self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None,
-        *, reuse: str | None = None,
+        *, reuse: str | None = None, confirming: bool = False,
     ) -> Generator[TokenEvent, None, Result]:
         t_start = time.perf_counter()
         session = self.session
@@ -303,6 +306,8 @@ class Engine:
         wanted = self.max_tokens if max_tokens is None else max_tokens
         limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
         ctx = self._edit_context(messages, draft, rule)
+        if confirming:
+            ctx = replace(ctx, opening_after_edit=True)
         policy = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
         quotes = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window,
                               prior=QUOTE_PRIOR)

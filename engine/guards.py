@@ -40,6 +40,9 @@ class EditContext:
         gap both lie within it was a coin flip before the edit and still is.
     words_kept: the rule trusts that the edit changed no word of the prompt (only spacing or
         punctuation), so the replay lets the band hold even the answer's opening tokens.
+    opening_after_edit: the draft's opening was itself decided under the edited prompt (a
+        confirmation re-verifies an answer already redrafted for the edit), so a coin flip there
+        is held as a near-tie even where the edit inserted content.
     """
 
     exact_only: frozenset[int] = frozenset()
@@ -48,6 +51,7 @@ class EditContext:
     old_margins: Sequence[float] = ()
     noise: float = 0.0
     words_kept: bool = False
+    opening_after_edit: bool = False
 
     def near_tie(self, old_index: int, gap: float) -> bool:
         """Was the old decision at `old_index` within the noise, and is the new gap too?"""

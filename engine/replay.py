@@ -177,11 +177,11 @@ def replay(
         if emitted < start_probation and not ctx.words_kept:
             # The opening tokens pick the answer's whole path; a coin flip there can keep an old
             # answer that never reaches what the edit inserted. Hold them as near-ties only when
-            # the edit inserted no content (an edit that changed no word leaves them to the
-            # rule's band, below).
+            # the edit inserted no content, or when the draft's opening was decided under the
+            # edit already (an edit that changed no word leaves them to the rule's band, below).
             if draft[old_index] == top:
                 return True
-            return not ctx.inserted and rule.accept(
+            return (not ctx.inserted or ctx.opening_after_edit) and rule.accept(
                 row, top, draft[old_index], old_index, ctx, strict=True)
         return rule.accept(row, top, draft[old_index], old_index, ctx, strict=strict_left > 0)
 

@@ -191,7 +191,7 @@ class CoinFlip(FakeModel):
 
 
 def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset(),
-                         words_kept=False, guarded=True, start_probation=1):
+                         words_kept=False, guarded=True, start_probation=1, confirming=False):
     old_model = CoinFlip([1], old_lead, at)
     old_events, _ = run(old_model, [], ExactRule(), EditContext(eog=frozenset({EOG})),
                         None, 10, 2)
@@ -199,7 +199,7 @@ def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset(
     margins = tuple(e.margin for e in old_events)
     ctx = EditContext(exact_only=frozenset(range(len(old)) if guarded else ()),
                       eog=frozenset({EOG}), old_margins=margins, noise=noise,
-                      inserted=inserted, words_kept=words_kept)
+                      inserted=inserted, words_kept=words_kept, opening_after_edit=confirming)
     new_model = CoinFlip([1, 2], new_lead, at)
     events, counters = run(new_model, old, TolerantRule(top_k=5), ctx, None, 10, 2,
                            start_probation)
@@ -226,6 +226,22 @@ def test_a_coin_flip_at_the_first_token_is_held_only_when_the_edit_inserted_no_c
     # fresh path, so a new fact can enter the answer.
     _, new_fact, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=0, inserted=frozenset({11}))
     assert new_fact[0] == 3
+
+
+def test_a_confirmation_holds_a_coin_flip_in_an_opening_decided_under_the_edit():
+    # The draft is an answer already redrafted for the edit (watch's blended answer): its first
+    # token, 4 over 3 by 0.1, is a coin flip that 3 now wins by 0.2. Held, though the edit
+    # inserted content (token 11).
+    old, new, counters = redraft_with_margins(0.1, -0.2, noise=0.3, at=0,
+                                              inserted=frozenset({11}), confirming=True)
+    assert new == old and counters.divergences == 0
+    # A clear decision that the exact cache turns is re-derived all the same.
+    _, turned, _ = redraft_with_margins(2.0, -0.5, noise=0.3, at=0, inserted=frozenset({11}),
+                                        confirming=True)
+    assert turned[0] == 3
+    # Control: as a redraft of an older answer, the same coin flip takes the fresh path.
+    _, redrafted, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=0, inserted=frozenset({11}))
+    assert redrafted[0] == 3
 
 
 def test_the_first_token_is_held_by_the_band_only_when_the_edit_changed_no_word():
