@@ -274,7 +274,8 @@ class Engine:
             self._streaming = False
 
     def _edit_context(
-        self, messages: list[Message], draft: Draft, rule: AcceptanceRule
+        self, messages: list[Message], draft: Draft, rule: AcceptanceRule, *,
+        confirming: bool = False,
     ) -> EditContext:
         if not draft.tokens:
             return EditContext(eog=self.model.eog)
@@ -286,7 +287,8 @@ class Engine:
             tokenize=self.model.tokenize,
             eog=self.model.eog,
         ))
-        return replace(ctx, old_margins=tuple(draft.margins or ()), noise=self.noise)
+        return replace(ctx, old_margins=tuple(draft.margins or ()), noise=self.noise,
+                       opening_after_edit=confirming)
 
     def _run(
         self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None,
@@ -305,9 +307,7 @@ class Engine:
             next_logits, reused = session.prefill(prompt)
         wanted = self.max_tokens if max_tokens is None else max_tokens
         limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
-        ctx = self._edit_context(messages, draft, rule)
-        if confirming:
-            ctx = replace(ctx, opening_after_edit=True)
+        ctx = self._edit_context(messages, draft, rule, confirming=confirming)
         policy = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
         quotes = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window,
                               prior=QUOTE_PRIOR)

@@ -192,7 +192,7 @@ class WatchSession:
         if rate is not None and (mode is Mode.FRESH or self.serial_s_per_token is None):
             self.serial_s_per_token = rate
         if result.stats.prompt_shifted and not self.done:
-            edited_from = None if previous is None or mode is not Mode.REDRAFT else previous.prompt
+            edited_from = None if previous is None else previous.prompt  # FRESH without one
             self._confirm(path, document, prompt, result, mode, edited_from)
 
     def _record(self, path: Path, document: str, prompt: str, result: Result, mode: Mode) -> None:
