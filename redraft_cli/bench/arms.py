@@ -42,10 +42,10 @@ class CaseRun:
     runs: dict[str, list[ArmRun]] = field(default_factory=lambda: {a: [] for a in ARMS})
 
 
-def arm_order(turn: int) -> tuple[str, ...]:
+def arm_order(turn: int, arms: tuple[str, ...] = ARMS) -> tuple[str, ...]:
     """Rotate the arms between turns, so no arm always runs first or after the same one."""
-    k = turn % len(ARMS)
-    return ARMS[k:] + ARMS[:k]
+    k = turn % len(arms)
+    return arms[k:] + arms[:k]
 
 
 def run_case(
@@ -55,11 +55,13 @@ def run_case(
     on_step: Callable[[str], None] = lambda step: None,
     *,
     rotation: int = 0,
+    arms: tuple[str, ...] = ARMS,
 ) -> CaseRun:
     """Answer `before` once, then run every arm on `after` `repeats` times.
 
     The arm order rotates with each repeat, starting at `rotation` (pass the case's index, so
-    a single-repeat run still rotates across cases).
+    a single-repeat run still rotates across cases). `arms` may be a subset of ARMS (the
+    others stay without runs).
 
     Each warm arm starts from the KV state a user's session would hold after the old answer
     (restored from a snapshot, outside the timed call); `cold` starts from an empty cache.
@@ -71,7 +73,7 @@ def run_case(
     state = engine.export_state()
     run = CaseRun(case, _arm_run(old))
     for repeat in range(repeats):
-        for arm in arm_order(rotation + repeat):
+        for arm in arm_order(rotation + repeat, arms):
             on_step(arm)
             if arm == "cold":
                 engine.reset()
