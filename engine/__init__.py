@@ -15,6 +15,7 @@ from .calibration import calibration_files, default_calibration_dir, noise_files
 from .cpu import cpu_key, cpu_name, vector_extensions
 from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, PROMPT_REUSE_MODES, RULE_NAMES
 from .errors import (
+    EngineBuildError,
     EngineError,
     InvalidModelError,
     ModelNotFoundError,
@@ -50,7 +51,8 @@ _LAZY = {
 __all__ = [
     "DEFAULT_MAX_TOKENS", "DEFAULT_N_CTX", "HELD", "PROMPT_REUSE_MODES", "REWRITTEN",
     "RULE_NAMES", "TEMPORARY_SUFFIX",
-    "AcceptanceRule", "Checkpoint", "Draft", "Edit", "EditContext", "Engine", "EngineError",
+    "AcceptanceRule", "Checkpoint", "Draft", "Edit", "EditContext", "Engine", "EngineBuildError",
+    "EngineError",
     "ExactRule", "InvalidModelError", "Message", "ModelFile", "ModelNotFoundError", "Prompt",
     "PromptTooLongError", "RedraftError", "Result", "Span", "SpanKind", "Stats", "Stream",
     "Timings", "TokenEvent", "TolerantRule", "atomic_write_bytes", "calibration_files",

@@ -32,8 +32,13 @@ def cpu_name() -> str:
     return cpuinfo_field("model name") or platform.processor() or "unknown CPU"
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as /proc/cpuinfo names them (empty where it does not say)."""
+    return frozenset((cpuinfo_field("flags") or "").split())
+
+
 def vector_extensions() -> list[str]:
-    present = set((cpuinfo_field("flags") or "").split())
+    present = cpu_flags()
     return [f for f in VECTOR_EXTENSIONS if f in present]
 
 

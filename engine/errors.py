@@ -27,3 +27,7 @@ class PromptTooLongError(RedraftError):
 
 class EngineError(RedraftError):
     """llama.cpp reported a failure (decode error, no free KV slot, failed state restore)."""
+
+
+class EngineBuildError(RedraftError):
+    """The installed llama.cpp library cannot run on this CPU (built for another one)."""

@@ -12,6 +12,10 @@ import logging
 import os
 from types import ModuleType
 
+from .build_fit import compiled_features, rebuild_hint, unfit_extensions
+from .cpu import cpu_flags
+from .errors import EngineBuildError
+
 log = logging.getLogger("redraft.llama")
 
 _LEVELS = {0: logging.CRITICAL, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
@@ -21,6 +25,7 @@ _LEVELS = {0: logging.CRITICAL, 1: logging.INFO, 2: logging.WARNING, 3: logging.
 # OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. bench/cpu_contention.py measures it.
 SPIN_COUNT = "20000"
 _state: dict[str, object] = {}
+_log_callbacks: list[object] = []
 
 
 def lib() -> ModuleType:
@@ -38,9 +43,22 @@ def lib() -> ModuleType:
                 log.debug("[%s] %s", logging.getLevelName(_LEVELS.get(level, 10)),
                           text.decode("utf-8", "replace").rstrip())
 
+        _log_callbacks.append(_forward)  # llama.cpp keeps calling it: it must never be freed
         llama_cpp.llama_log_set(_forward, ctypes.c_void_p(0))
+        compiled = compiled_features(llama_cpp.llama_print_system_info().decode("utf-8", "replace"))
+        unfit = unfit_extensions(compiled, cpu_flags())
+        if unfit:
+            raise EngineBuildError(
+                f"the installed llama.cpp was built for another CPU (it uses {', '.join(unfit)}, "
+                f"which this CPU lacks); {rebuild_hint(llama_cpp.__version__)}")
         llama_cpp.llama_backend_init()
-        _state["callback"] = _forward  # keep the C callback alive
+        _state["compiled"] = compiled
         _state["lib"] = llama_cpp
         mod = llama_cpp
     return mod  # type: ignore[return-value]
+
+
+def build_features() -> frozenset[str]:
+    """The CPU features the loaded llama.cpp library was compiled with (`AVX2`, `AMX_INT8`…)."""
+    lib()
+    return _state["compiled"]  # type: ignore[return-value]

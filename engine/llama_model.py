@@ -7,8 +7,9 @@ import ctypes
 from collections.abc import Sequence
 from pathlib import Path
 
+from .build_fit import amx_compiled
 from .errors import InvalidModelError
-from .llama_backend import lib
+from .llama_backend import build_features, lib
 from .messages import Message
 
 
@@ -22,6 +23,8 @@ class LlamaModel:
         L = lib()
         params = L.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers
+        if amx_compiled(build_features()):
+            params.use_extra_bufts = False  # see build_fit: the AMX kernels crash
         model = L.llama_model_load_from_file(str(path).encode(), params)
         if not model:
             raise InvalidModelError(f"llama.cpp could not load {path} as a model")

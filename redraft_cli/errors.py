@@ -55,9 +55,15 @@ def exit_code_for(exc: BaseException) -> int:
 
     if isinstance(exc, TaskError):
         return USAGE
-    from redraft_engine import InvalidModelError, ModelNotFoundError, PromptTooLongError
+    from redraft_engine import (
+        EngineBuildError,
+        InvalidModelError,
+        ModelNotFoundError,
+        PromptTooLongError,
+    )
 
-    if isinstance(exc, (ModelNotFoundError, InvalidModelError, PromptTooLongError)):
+    if isinstance(exc, (ModelNotFoundError, InvalidModelError, PromptTooLongError,
+                        EngineBuildError)):
         return USAGE
     return INTERNAL
 
