@@ -38,15 +38,12 @@ def test_a_cpu_that_names_no_flags_is_not_judged():
 
 
 @pytest.fixture
-def reloaded_backend(monkeypatch):
-    """`lib()` initialises again on its next call (and the real state comes back after)."""
+def reloaded_backend(monkeypatch) -> frozenset[str]:
+    """`lib()` initialises again on its next call (and the real state comes back after); the
+    fixture's value is what the installed build was compiled with."""
+    compiled = llama_backend.build_features()
     monkeypatch.setattr(llama_backend, "_state", {})
-
-
-def installed_build() -> frozenset[str]:
-    import llama_cpp
-
-    return compiled_features(llama_cpp.llama_print_system_info().decode("utf-8", "replace"))
+    return compiled
 
 
 @pytest.mark.model
@@ -54,7 +51,7 @@ def test_run_refuses_a_build_for_another_cpu(project, reloaded_backend, monkeypa
     """A CPU with none of the build's extensions: one line naming them and the fix, exit 2."""
     import llama_cpp
 
-    if not unfit_extensions(installed_build(), frozenset({"fpu"})):
+    if not unfit_extensions(reloaded_backend, frozenset({"fpu"})):
         pytest.skip("this build reports no x86 vector extension")
     (project / "doc.md").write_text("The meeting is on Monday at noon in room 4.\n")
     monkeypatch.setattr(llama_backend, "cpu_flags", lambda: frozenset({"fpu"}))
