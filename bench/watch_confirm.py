@@ -1,12 +1,13 @@
 """What `watch` leaves after a save: the blended answer it shows, then the confirmed one.
 
 `watch` answers a save over a blended prompt (prompt_reuse "auto") and, when idle, recomputes
-the prompt exactly and re-verifies the shown answer with the redraft's rule and edit. For every
+the prompt exactly and re-verifies the shown answer with the redraft's rule and edit (or, where
+the exact prompt opens the answer otherwise, redrafts the old answer over it). For every
 case of the suite, from the old answer's KV state, two arms alternate:
 
 - fresh: greedy generation on `after` (the prefix of the old prompt reused): the baseline;
 - watch: the tolerant redraft over a blended prompt (what is shown), then `make_prompt_exact`
-  and `stream_confirm` (what stays on screen and on disk).
+  and `stream_confirm` given the old answer (what stays on screen and on disk).
 
 The case's checks judge both the shown and the confirmed answer against fresh, counted as
 `redraft bench` counts attributable regressions. Times: the first token after the start of
@@ -57,8 +58,9 @@ def run_case(engine: Any, case: Any, repeats: int, turn: int) -> dict[str, Any]:
                 if not engine.make_prompt_exact(after, lambda: False):
                     raise RuntimeError(f"{case.id}: the blended prompt was not made exact")
                 exact_s = time.perf_counter() - t0
-                confirmed = engine.stream_confirm(after, shown, edited_from=before).run()
-                confirm_s = confirmed.stats.wall_s
+                t0 = time.perf_counter()
+                confirmed = engine.stream_confirm(after, shown, redrafted_from=old).run()
+                confirm_s = time.perf_counter() - t0  # with an opening dropped for a redraft
             runs[arm].append({
                 "shown": shown.text, "text": confirmed.text,
                 "shifted": shown.stats.prompt_shifted,
@@ -66,6 +68,7 @@ def run_case(engine: Any, case: Any, repeats: int, turn: int) -> dict[str, Any]:
                 "exact_s": exact_s, "confirm_s": confirm_s,
                 "changed_tokens": tokens_changed(shown, confirmed) if confirm_s else 0,
                 "same_tokens": confirmed.tokens == shown.tokens,
+                "redrafted": confirmed.stats.confirm_redrafted,
             })
     checks = attributable_checks(case_checks(case.expect, case.forbid), case.before, old.text)
     fresh_texts = [r["text"] for r in runs["fresh"]]
@@ -98,6 +101,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                   if r["confirmed_regressions"]},
         "confirmed_runs": sum(1 for x in watch if x["confirm_s"] > 0),
         "confirmations_changing_tokens": sum(1 for x in watch if not x["same_tokens"]),
+        "confirmations_redrafting": sum(1 for x in watch if x.get("redrafted")),
         "median_changed_tokens_where_changed": statistics.median(
             [x["changed_tokens"] for x in watch if not x["same_tokens"]] or [0]),
         "median_first_token_s": statistics.median(x["first_token_s"] for x in watch),
@@ -123,7 +127,8 @@ def main() -> None:
         row = run_case(engine, case, args.repeat, turn)
         rows.append(row)
         last = row["runs"]["watch"][-1]
-        print(f"{case.id}: shifted {last['shifted']}, changed {last['changed_tokens']}, "
+        print(f"{case.id}: shifted {last['shifted']}, changed {last['changed_tokens']}"
+              f"{' (redrafted)' if last['redrafted'] else ''}, "
               f"regressions shown {row['shown_regressions']} confirmed "
               f"{row['confirmed_regressions']}", flush=True)
     summary = summarize(rows)

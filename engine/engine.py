@@ -236,6 +236,7 @@ class Engine:
         shown: Result,
         *,
         edited_from: Prompt | None = None,
+        redrafted_from: Result | Draft | None = None,
         rule: str | AcceptanceRule = "tolerant",
         max_tokens: int | None = None,
     ) -> Stream:
@@ -248,13 +249,54 @@ class Engine:
         held where the blended cache had let it through. Without it the check is against
         `prompt` alone, and only the edit-independent guards apply. The opening of `shown` was
         decided under the edit already, so a coin flip there (within the noise both times) is
-        held, where a redraft of an older answer would re-derive it."""
+        held, where a redraft of an older answer would re-derive it.
+
+        `redrafted_from` is that older answer itself (its prompt, when it has one, stands for
+        `edited_from`). With it the opening of `shown` is held only where the exact cache
+        chooses it too; where it opens otherwise, the opening was the approximate cache's coin
+        flip and everything after it followed from that, so the confirmation redrafts the older
+        answer over the exact cache instead, as a redraft with exact prompt reuse would have,
+        and says so in `stats.confirm_redrafted`."""
+        old = redrafted_from.draft if isinstance(redrafted_from, Result) else redrafted_from
+        if edited_from is None and old is not None:
+            edited_from = old.prompt
         draft = Draft(shown.tokens, prompt if edited_from is None else edited_from,
                       shown.margins)
         chosen = rule_by_name(rule) if isinstance(rule, str) else rule
-        answer = self._run(as_messages(prompt), draft, chosen, max_tokens, reuse="exact",
-                           confirming=True)
+        messages = as_messages(prompt)
+        if old is None:
+            answer = self._run(messages, draft, chosen, max_tokens, reuse="exact",
+                               confirming=True)
+        else:
+            answer = self._confirm_or_redraft(messages, draft, old, chosen, max_tokens)
         return Stream(self._exclusive(answer))
+
+    def _confirm_or_redraft(
+        self, messages: list[Message], shown: Draft, old: Draft, rule: AcceptanceRule,
+        max_tokens: int | None,
+    ) -> Generator[TokenEvent, None, Result]:
+        """Re-verify `shown`, its opening on exact match only; if the exact cache opens
+        otherwise, drop that attempt (at most the opening was decoded) and redraft `old`."""
+        attempt = self._run(messages, shown, rule, max_tokens, reuse="exact", confirming=True,
+                            opening_exact=True)
+        opening = list(shown.tokens[: self.start_probation])
+        matched: list[TokenEvent] = []
+        try:
+            for expected in opening:
+                event = next(attempt)
+                if event.token != expected:
+                    break
+                matched.append(event)
+            else:
+                yield from matched
+                return (yield from attempt)
+        except StopIteration:
+            pass  # the exact cache ends the answer within the shown opening
+        attempt.close()
+        redraft = self._run(messages, old, rule, max_tokens, reuse="exact")
+        result = yield from redraft
+        result.stats.confirm_redrafted = True
+        return result
 
     def _exclusive(
         self, answer: Generator[TokenEvent, None, Result]
@@ -275,7 +317,7 @@ class Engine:
 
     def _edit_context(
         self, messages: list[Message], draft: Draft, rule: AcceptanceRule, *,
-        confirming: bool = False,
+        confirming: bool = False, opening_exact: bool = False,
     ) -> EditContext:
         if not draft.tokens:
             return EditContext(eog=self.model.eog)
@@ -288,11 +330,11 @@ class Engine:
             eog=self.model.eog,
         ))
         return replace(ctx, old_margins=tuple(draft.margins or ()), noise=self.noise,
-                       opening_after_edit=confirming)
+                       opening_after_edit=confirming, opening_exact=opening_exact)
 
     def _run(
         self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None,
-        *, reuse: str | None = None, confirming: bool = False,
+        *, reuse: str | None = None, confirming: bool = False, opening_exact: bool = False,
     ) -> Generator[TokenEvent, None, Result]:
         t_start = time.perf_counter()
         session = self.session
@@ -307,7 +349,8 @@ class Engine:
             next_logits, reused = session.prefill(prompt)
         wanted = self.max_tokens if max_tokens is None else max_tokens
         limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
-        ctx = self._edit_context(messages, draft, rule, confirming=confirming)
+        ctx = self._edit_context(messages, draft, rule, confirming=confirming,
+                                 opening_exact=opening_exact)
         policy = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
         quotes = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window,
                               prior=QUOTE_PRIOR)

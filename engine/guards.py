@@ -43,6 +43,9 @@ class EditContext:
     opening_after_edit: the draft's opening was itself decided under the edited prompt (a
         confirmation re-verifies an answer already redrafted for the edit), so a coin flip there
         is held as a near-tie even where the edit inserted content.
+    opening_exact: the draft's opening is held only where it is the argmax, coin flips
+        included (a confirmation that redrafts the old answer when the exact prompt opens
+        otherwise); an edit that changed no word still leaves the opening to the rule's band.
     """
 
     exact_only: frozenset[int] = frozenset()
@@ -52,6 +55,7 @@ class EditContext:
     noise: float = 0.0
     words_kept: bool = False
     opening_after_edit: bool = False
+    opening_exact: bool = False
 
     def near_tie(self, old_index: int, gap: float) -> bool:
         """Was the old decision at `old_index` within the noise, and is the new gap too?"""

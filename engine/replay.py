@@ -181,6 +181,8 @@ def replay(
             # edit already (an edit that changed no word leaves them to the rule's band, below).
             if draft[old_index] == top:
                 return True
+            if ctx.opening_exact:
+                return False
             return (not ctx.inserted or ctx.opening_after_edit) and rule.accept(
                 row, top, draft[old_index], old_index, ctx, strict=True)
         return rule.accept(row, top, draft[old_index], old_index, ctx, strict=strict_left > 0)

@@ -40,6 +40,8 @@ class Stats:
     `prompt_recomputed` the prompt tokens actually decoded, as the KV session saw them.
     `first_token_s` is the time from the call to its first answer token (0 if none).
     `blend_fallback` says why a blend ran as an exact prefill ("" if it did not fall back).
+    `confirm_redrafted` says a confirmation found that the exact prompt opens the shown answer
+    otherwise and redrafted the older answer instead (`Engine.stream_confirm`).
     `truncated` says the answer stopped early because the context window was full.
     `quoted` counts the rewritten tokens that were verified in a window drafted from the prompt.
     """
@@ -60,6 +62,7 @@ class Stats:
     first_token_s: float = 0.0
     truncated: bool = False
     blend_fallback: str = ""
+    confirm_redrafted: bool = False
     time: Timings = field(default_factory=Timings)
 
     @property

@@ -115,10 +115,14 @@ def start_answer(
     max_tokens = job.settings.max_tokens
     if previous is None:
         return Mode.FRESH, eng.stream_generate(prompt, max_tokens=max_tokens)
-    draft = Draft(previous.answer_tokens, previous.prompt, previous.answer_margins)
     return Mode.REDRAFT, eng.stream_redraft(
-        prompt, draft, rule=job.settings.rule, max_tokens=max_tokens
+        prompt, previous_draft(previous), rule=job.settings.rule, max_tokens=max_tokens
     )
+
+
+def previous_draft(previous: Entry) -> Draft:
+    """The recorded answer as a draft to redraft, with the prompt it answered."""
+    return Draft(previous.answer_tokens, previous.prompt, previous.answer_margins)
 
 
 def warn_if_truncated(job: Job, result: Result) -> None:

@@ -6,6 +6,7 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from .inputs import read_document, text_hash
 from .jobs import (
     Job,
     job_for_file,
+    previous_draft,
     record_answer,
     settle_cached,
     start_answer,
@@ -33,7 +35,7 @@ from .outputs import check_writable, guard_hand_edit, output_text, write_output
 from .render import diff_text, stats_line, style_of
 
 if TYPE_CHECKING:
-    from redraft_engine import Result, Stream, TokenEvent
+    from redraft_engine import Draft, Result, Stream, TokenEvent
     from rich.console import Console
 
 _POLL_S = 0.1
@@ -192,8 +194,8 @@ class WatchSession:
         if rate is not None and (mode is Mode.FRESH or self.serial_s_per_token is None):
             self.serial_s_per_token = rate
         if result.stats.prompt_shifted and not self.done:
-            edited_from = None if previous is None else previous.prompt  # FRESH without one
-            self._confirm(path, document, prompt, result, mode, edited_from)
+            redrafted_from = None if previous is None else previous_draft(previous)
+            self._confirm(path, document, prompt, result, mode, redrafted_from)
 
     def _record(self, path: Path, document: str, prompt: str, result: Result, mode: Mode) -> None:
         """Write the output (if any) and persist the answer and the engine's KV state."""
@@ -214,11 +216,13 @@ class WatchSession:
 
     def _confirm(
         self, path: Path, document: str, prompt: str, shown: Result, mode: Mode,
-        edited_from: str | None,
+        redrafted_from: Draft | None,
     ) -> None:
         """In idle time, recompute the blended prompt exactly and re-verify the shown answer
-        over it, with the redraft's rule and the edit it answered (`edited_from` -> `prompt`);
-        any new save stops this at once (the blended cache is kept for it)."""
+        over it, with the redraft's rule and the edit it answered (`redrafted_from`, the
+        previous answer, None after a fresh one); where the exact prompt opens the answer
+        otherwise, the previous answer is redrafted over it instead. Any new save stops this at
+        once (the blended cache is kept for it)."""
         job = self.jobs[path]
 
         def saved_again() -> bool:
@@ -231,7 +235,7 @@ class WatchSession:
                 self._event(watch_event("confirmation_cancelled", file=job.label))
             return
         try:
-            stream = eng.stream_confirm(prompt, shown, edited_from=edited_from,
+            stream = eng.stream_confirm(prompt, shown, redrafted_from=redrafted_from,
                                         rule=job.settings.rule, max_tokens=job.settings.max_tokens)
             confirmed = consume_unless(stream, saved_again)
         except Cancelled:
@@ -244,7 +248,10 @@ class WatchSession:
         if confirmed.tokens == shown.tokens:
             self.console.print("confirmed", style="dim", markup=False)
             return
-        self.console.print(f"confirmed · {changed} tokens changed", style="dim", markup=False)
+        how = " (over the exact prompt the answer opens otherwise: redrafted again)" \
+            if confirmed.stats.confirm_redrafted else ""
+        self.console.print(f"confirmed · {changed} tokens changed{how}", style="dim",
+                           markup=False)
         color = self.console.is_terminal and not self.console.no_color
         self.console.print(diff_text(confirmed.spans, color=color))
 
@@ -300,9 +307,12 @@ class WatchSession:
 
 
 def tokens_changed(shown: Result, confirmed: Result) -> int:
-    """How many tokens the confirmation changed in the shown answer: the larger of the tokens it
-    wrote anew and the shown tokens it did not keep (an answer cut short changes too)."""
-    return max(confirmed.stats.rewritten, len(shown.tokens) - confirmed.stats.held)
+    """How many tokens the confirmation changed in the shown answer: the larger of the
+    confirmed tokens the shown answer lacks and the shown tokens the confirmed one dropped, in
+    a token diff (a confirmation that redrafted the previous answer holds none of the shown)."""
+    matcher = SequenceMatcher(None, list(shown.tokens), list(confirmed.tokens), autojunk=False)
+    kept = sum(block.size for block in matcher.get_matching_blocks())
+    return max(len(confirmed.tokens), len(shown.tokens)) - kept
 
 
 def consume_unless(

@@ -61,17 +61,22 @@ def test_serial_rate_counts_the_tokens_decoded_one_by_one():
     assert Stats(time=Timings(serial=0.0, serial_tokens=0)).serial_s_per_token is None
 
 
-def _answer(n_tokens: int, held: int = 0, rewritten: int = 0) -> Result:
-    return Result(text="", tokens=list(range(n_tokens)), spans=[],
-                  stats=Stats(held=held, rewritten=rewritten))
+def _answer(tokens: list[int], held: int = 0, rewritten: int = 0) -> Result:
+    return Result(text="", tokens=tokens, spans=[], stats=Stats(held=held, rewritten=rewritten))
+
+
+SHOWN = list(range(10))
 
 
 @pytest.mark.parametrize("confirmed,changed", [
-    (_answer(10, held=10), 0),                # confirmed as shown
-    (_answer(4, held=4), 6),                  # cut short: 6 shown tokens gone, none written
-    (_answer(10, held=4, rewritten=6), 6),    # the last 6 replaced
-    (_answer(20, held=4, rewritten=16), 16),  # the last 6 replaced by 16
-    (_answer(0), 10),                         # nothing left: an empty answer
+    (_answer(SHOWN, held=10), 0),                                   # confirmed as shown
+    (_answer(SHOWN[:4], held=4), 6),                                # cut short: 6 gone
+    (_answer(SHOWN[:4] + [50] * 6, held=4, rewritten=6), 6),        # the last 6 replaced
+    (_answer(SHOWN[:4] + [50] * 16, held=4, rewritten=16), 16),     # the last 6 replaced by 16
+    (_answer([]), 10),                                              # an empty answer
+    # A confirmation that redrafted the previous answer: its held tokens are the previous
+    # answer's, not the shown one's; only the token diff sees that one token came in front.
+    (_answer([50, *SHOWN], held=0, rewritten=11), 1),
 ])
 def test_a_confirmation_counts_what_it_wrote_or_dropped(confirmed, changed):
-    assert tokens_changed(_answer(10), confirmed) == changed
+    assert tokens_changed(_answer(SHOWN), confirmed) == changed

@@ -89,6 +89,52 @@ def test_confirmation_re_derives_what_the_edit_removed(engine):
     assert confirmed.stats.prompt_shifted == 0 and confirmed.stats.held > 0
 
 
+def test_a_confirmation_redrafts_the_old_answer_where_the_exact_prompt_opens_otherwise():
+    """A blended answer can open at the approximate cache's coin flip and follow it for the
+    whole answer. Given the old answer, the confirmation holds the shown opening only where the
+    exact cache chooses it, and otherwise redrafts the old answer over the exact cache, as a
+    redraft with exact prompt reuse does. The shown answer here is one that opens at such a
+    coin flip: an answer to another prompt about the same note, whose first token ("The")
+    trails the exact cache's ("Att") by about 0.1 logits on this model. The control, a
+    confirmation without the old answer, holds that opening as a near-tie and keeps the shown
+    answer, invented place and year and all."""
+    attendance = NUMBER_EDITS[2][0]
+    before = SUMMARIZE.format(document=attendance.format("8,400"))
+    after = SUMMARIZE.format(document=attendance.format("9,100"))
+    elsewhere = "List the facts in this note.\n\n" + attendance.format("9,100")
+    # A noise wider than the measured one (0.3-0.4 here) keeps the near-tie independent of
+    # the machine's calibration; the same engine computes every answer below.
+    eng = Engine(smollm_path(), window=PINNED_WINDOW, noise=1.0)
+    try:
+        old = eng.generate(before, max_tokens=60)
+        shown = eng.generate(elsewhere, max_tokens=60)
+        eng.generate(after, max_tokens=1)  # the cache holds `after` exactly, as after a confirm
+        redrafted = eng.redraft(after, old, max_tokens=60)
+        assert redrafted.tokens[0] != shown.tokens[0], "the exact cache must open otherwise"
+        assert "9,100" in redrafted.text
+
+        blind = eng.stream_confirm(after, shown, edited_from=before, max_tokens=60).run()
+        assert blind.tokens == shown.tokens, "control: without the old answer it is held"
+
+        confirmed = eng.stream_confirm(after, shown, redrafted_from=old, max_tokens=60).run()
+        assert confirmed.tokens == redrafted.tokens and "9,100" in confirmed.text
+        assert confirmed.stats.confirm_redrafted and not blind.stats.confirm_redrafted
+    finally:
+        eng.close()
+
+
+def test_a_confirmation_keeps_an_answer_the_exact_prompt_opens_the_same_way(engine):
+    """The other side: an answer whose opening the exact cache chooses is re-verified, not
+    redrafted again, and an answer computed over the exact cache is confirmed unchanged."""
+    before = LEADING.format(document=population_table(SMALL))
+    after = LEADING.format(document=population_table(SMALL[:2] + [("Brest", 230)]))
+    old = engine.generate(before, max_tokens=40)
+    shown = engine.redraft(after, old, max_tokens=40)
+    confirmed = engine.stream_confirm(after, shown, redrafted_from=old, max_tokens=40).run()
+    assert confirmed.tokens == shown.tokens and not confirmed.stats.confirm_redrafted
+    assert confirmed.stats.held == len(shown.tokens)
+
+
 NUMBER_EDITS = [
     ("The invoice endpoint handles {} requests per second in load tests; the target is 1,500. "
      "Ahmed will fix the slow database query before the freeze.", "1,200", "1,450"),

@@ -191,7 +191,8 @@ class CoinFlip(FakeModel):
 
 
 def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset(),
-                         words_kept=False, guarded=True, start_probation=1, confirming=False):
+                         words_kept=False, guarded=True, start_probation=1, confirming=False,
+                         opening_exact=False):
     old_model = CoinFlip([1], old_lead, at)
     old_events, _ = run(old_model, [], ExactRule(), EditContext(eog=frozenset({EOG})),
                         None, 10, 2)
@@ -199,7 +200,8 @@ def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset(
     margins = tuple(e.margin for e in old_events)
     ctx = EditContext(exact_only=frozenset(range(len(old)) if guarded else ()),
                       eog=frozenset({EOG}), old_margins=margins, noise=noise,
-                      inserted=inserted, words_kept=words_kept, opening_after_edit=confirming)
+                      inserted=inserted, words_kept=words_kept, opening_after_edit=confirming,
+                      opening_exact=opening_exact)
     new_model = CoinFlip([1, 2], new_lead, at)
     events, counters = run(new_model, old, TolerantRule(top_k=5), ctx, None, 10, 2,
                            start_probation)
@@ -242,6 +244,22 @@ def test_a_confirmation_holds_a_coin_flip_in_an_opening_decided_under_the_edit()
     # Control: as a redraft of an older answer, the same coin flip takes the fresh path.
     _, redrafted, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=0, inserted=frozenset({11}))
     assert redrafted[0] == 3
+
+
+def test_an_exact_opening_re_derives_every_coin_flip_there():
+    # A confirmation that can redraft the older answer holds the shown opening only where the
+    # exact cache chooses it: the coin flip at the first token (4 over 3 by 0.1, now 3 by 0.2)
+    # is re-derived, though the edit inserted nothing and the opening was decided under it.
+    _, new, counters = redraft_with_margins(0.1, -0.2, noise=0.3, at=0, confirming=True,
+                                            opening_exact=True)
+    assert new[0] == 3 and counters.divergences >= 1
+    # Control: without it the same coin flip is held.
+    old, held, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=0, confirming=True)
+    assert held == old
+    # Past the opening the rule is unchanged: a coin flip at the third token is still held.
+    old, later, _ = redraft_with_margins(0.1, -0.2, noise=0.3, at=2, confirming=True,
+                                         opening_exact=True)
+    assert later == old
 
 
 def test_the_first_token_is_held_by_the_band_only_when_the_edit_changed_no_word():
