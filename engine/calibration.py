@@ -94,16 +94,26 @@ class Measured(Protocol):
 M = TypeVar("M", bound=Measured)
 
 
+def _nothing(*_args: object) -> None:
+    return None
+
+
 def load_or_measure(
-    version: str, key: str, directory: Path, read: Callable[[dict], M], measure: Callable[[], M]
+    version: str, key: str, directory: Path, read: Callable[[dict], M], measure: Callable[[], M],
+    *, what: str, before: Callable[[str], None] = _nothing, after: Callable[[], None] = _nothing,
 ) -> M:
-    """The saved measurement `version` for `key`, or a fresh one (saved when the folder allows)."""
+    """The saved measurement `version` for `key`, or a fresh one (saved when the folder
+    allows); `before(what)` and `after()` bracket a fresh measurement."""
     path = directory / f"{FILE_PREFIX}{version}-{key}.json"
     try:
         return read(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    measured = measure()
+    before(what)
+    try:
+        measured = measure()
+    finally:
+        after()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, json.dumps(measured.to_json()).encode())
@@ -112,13 +122,19 @@ def load_or_measure(
     return measured
 
 
-def load_or_measure_costs(session: KVSession, key: str, directory: Path) -> CostModel:
+def load_or_measure_costs(
+    session: KVSession, key: str, directory: Path, **brackets: Callable[..., None]
+) -> CostModel:
     return load_or_measure(COST_VERSION, key, directory, CostModel.from_json,
-                           lambda: measure_costs(session))
+                           lambda: measure_costs(session),
+                           what="timing verification windows", **brackets)
 
 
-def load_or_measure_noise(session: KVSession, key: str, directory: Path) -> NoiseEstimate:
+def load_or_measure_noise(
+    session: KVSession, key: str, directory: Path, **brackets: Callable[..., None]
+) -> NoiseEstimate:
     from .noise_probe import measure_noise  # numpy: only when a model is loaded
 
     return load_or_measure(NOISE_VERSION, key, directory, NoiseEstimate.from_json,
-                           lambda: measure_noise(session))
+                           lambda: measure_noise(session),
+                           what="measuring the batched-decode noise", **brackets)

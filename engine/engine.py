@@ -22,6 +22,7 @@ from .defaults import (
     DEFAULT_START_PROBATION,
     PROMPT_REUSE_MODES,
 )
+from .errors import InvalidTokenError
 from .guards import Edit, EditContext
 from .kv_session import KVSession
 from .llama_model import LlamaModel
@@ -36,6 +37,7 @@ from .stats import Stats, Timings
 from .window import DEFAULT_COST, WindowPolicy
 
 OnEvent = Callable[[TokenEvent], None]
+StopCheck = Callable[[], bool]
 QUOTE_PRIOR = 0.6  # prompt quotes start with small windows until they prove themselves
 
 
@@ -72,6 +74,9 @@ class Engine:
     the memory cannot; "snapshot" forces the snapshot path.
     decode_lock: a file that engines of every process on this machine lock while they answer,
     so that two processes take turns instead of starving each other (see decode_lock.py).
+    on_calibrate: called with a short description before each measurement of this machine
+    that has no saved result yet (the first load of a model on a CPU takes seconds more);
+    `calibration_s` then says how long measuring took (0.0 when everything was saved).
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class Engine:
         calibration_dir: str | os.PathLike[str] | None = None,
         rollback: str = "auto",
         decode_lock: str | os.PathLike[str] | None = None,
+        on_calibrate: Callable[[str], None] | None = None,
     ):
         if window is not None and window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
@@ -125,15 +131,31 @@ class Engine:
         key = (f"{model.fingerprint}-{cpu_key()}-t{threads}-b{self.session.n_batch}"
                f"-c{self.session.n_ctx}")
         folder = default_calibration_dir() if calibration_dir is None else Path(calibration_dir)
+        self.calibration_s = 0.0
+        t0 = time.perf_counter()
+
+        def measuring(what: str) -> None:
+            nonlocal t0
+            t0 = time.perf_counter()
+            if on_calibrate is not None:
+                on_calibrate(what)
+
+        def measured() -> None:
+            self.calibration_s += time.perf_counter() - t0
+
         if window is None:
-            self.cost = load_or_measure_costs(self.session, key, folder)
-        self.noise_estimate = None if noise is not None else self._measured_noise(key, folder)
+            self.cost = load_or_measure_costs(self.session, key, folder,
+                                              before=measuring, after=measured)
+        self.noise_estimate = None if noise is not None else self._measured_noise(
+            key, folder, measuring, measured)
         self.noise = noise if noise is not None else (
             self.noise_estimate.noise if self.noise_estimate else 0.0)
 
-    def _measured_noise(self, key: str, folder: Path) -> NoiseEstimate | None:
+    def _measured_noise(
+        self, key: str, folder: Path, before: Callable[[str], None], after: Callable[[], None],
+    ) -> NoiseEstimate | None:
         try:
-            return load_or_measure_noise(self.session, key, folder)
+            return load_or_measure_noise(self.session, key, folder, before=before, after=after)
         except ValueError:
             return None  # a context too small to measure in: no decision counts as a near-tie
 
@@ -155,8 +177,10 @@ class Engine:
 
     def close(self) -> None:
         """Free the context and the model (also done when the process exits)."""
-        self.session.close()
-        self.model.close()
+        try:
+            self.session.close()
+        finally:
+            self.model.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -197,9 +221,17 @@ class Engine:
         stream = self.stream_redraft(new_prompt, old, rule=rule, max_tokens=max_tokens)
         return stream.run(on_event)
 
-    def stream_generate(self, prompt: Prompt, *, max_tokens: int | None = None) -> Stream:
-        """Like `generate`, as a `Stream` of token events."""
-        answer = self._run(as_messages(prompt), Draft(()), ExactRule(), max_tokens)
+    def stream_generate(
+        self, prompt: Prompt, *, max_tokens: int | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> Stream:
+        """Like `generate`, as a `Stream` of token events.
+
+        `should_stop` is asked while the prompt is decoded (every few milliseconds); once it
+        says True, iterating the stream raises `Stopped`. Between events the caller decides
+        itself: it stops by closing the stream."""
+        answer = self._run(as_messages(prompt), Draft(()), ExactRule(), max_tokens,
+                           should_stop=should_stop)
         return Stream(self._exclusive(answer))
 
     def stream_redraft(
@@ -209,17 +241,27 @@ class Engine:
         *,
         rule: str | AcceptanceRule = "tolerant",
         max_tokens: int | None = None,
+        should_stop: StopCheck | None = None,
     ) -> Stream:
-        """Like `redraft`, as a `Stream` of token events."""
+        """Like `redraft`, as a `Stream` of token events (`should_stop`: as in
+        `stream_generate`). A draft whose token ids lie outside this model's vocabulary is
+        refused here with `InvalidTokenError`, before anything is decoded."""
         if isinstance(old, Result):
             draft = old.draft
         elif isinstance(old, Draft):
             draft = old
         else:
             draft = Draft(self.model.tokenize(old))
+        self._check_tokens("the draft", draft.tokens)
         chosen = rule_by_name(rule) if isinstance(rule, str) else rule
-        answer = self._run(as_messages(new_prompt), draft, chosen, max_tokens)
+        answer = self._run(as_messages(new_prompt), draft, chosen, max_tokens,
+                           should_stop=should_stop)
         return Stream(self._exclusive(answer))
+
+    def _check_tokens(self, what: str, tokens: Sequence[int]) -> None:
+        bad = self.model.invalid_tokens(tokens)
+        if bad:
+            raise InvalidTokenError(what, bad, self.model.n_vocab)
 
     def make_prompt_exact(self, prompt: Prompt, should_stop: Callable[[], bool]) -> bool:
         """Recompute exactly the part of `prompt` a blend left approximate (see
@@ -239,6 +281,7 @@ class Engine:
         redrafted_from: Result | Draft | None = None,
         rule: str | AcceptanceRule = "tolerant",
         max_tokens: int | None = None,
+        should_stop: StopCheck | None = None,
     ) -> Stream:
         """`shown` (an answer to `prompt`) re-verified with `rule` over an exact prefill of
         `prompt`: call after `make_prompt_exact`, when the cache is exact again.
@@ -258,6 +301,9 @@ class Engine:
         answer over the exact cache instead, as a redraft with exact prompt reuse would have,
         and says so in `stats.confirm_redrafted`."""
         old = redrafted_from.draft if isinstance(redrafted_from, Result) else redrafted_from
+        self._check_tokens("the shown answer", shown.tokens)
+        if old is not None:
+            self._check_tokens("the draft", old.tokens)
         if edited_from is None and old is not None:
             edited_from = old.prompt
         draft = Draft(shown.tokens, prompt if edited_from is None else edited_from,
@@ -266,19 +312,20 @@ class Engine:
         messages = as_messages(prompt)
         if old is None:
             answer = self._run(messages, draft, chosen, max_tokens, reuse="exact",
-                               confirming=True)
+                               confirming=True, should_stop=should_stop)
         else:
-            answer = self._confirm_or_redraft(messages, draft, old, chosen, max_tokens)
+            answer = self._confirm_or_redraft(messages, draft, old, chosen, max_tokens,
+                                              should_stop)
         return Stream(self._exclusive(answer))
 
     def _confirm_or_redraft(
         self, messages: list[Message], shown: Draft, old: Draft, rule: AcceptanceRule,
-        max_tokens: int | None,
+        max_tokens: int | None, should_stop: StopCheck | None,
     ) -> Generator[TokenEvent, None, Result]:
         """Re-verify `shown`, its opening on exact match only; if the exact cache opens
         otherwise, drop that attempt (at most the opening was decoded) and redraft `old`."""
         attempt = self._run(messages, shown, rule, max_tokens, reuse="exact", confirming=True,
-                            opening_exact=True)
+                            opening_exact=True, should_stop=should_stop)
         opening = list(shown.tokens[: self.start_probation])
         matched: list[TokenEvent] = []
         try:
@@ -293,7 +340,8 @@ class Engine:
         except StopIteration:
             pass  # the exact cache ends the answer within the shown opening
         attempt.close()
-        redraft = self._run(messages, old, rule, max_tokens, reuse="exact")
+        redraft = self._run(messages, old, rule, max_tokens, reuse="exact",
+                            should_stop=should_stop)
         result = yield from redraft
         result.stats.confirm_redrafted = True
         return result
@@ -335,18 +383,20 @@ class Engine:
     def _run(
         self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None,
         *, reuse: str | None = None, confirming: bool = False, opening_exact: bool = False,
+        should_stop: StopCheck | None = None,
     ) -> Generator[TokenEvent, None, Result]:
         t_start = time.perf_counter()
         session = self.session
         session.timings = Timings()
         prompt = self.model.tokenize(self.model.render_chat(messages), special=True)
         shifted, fallback = 0, None
-        if (reuse or self.prompt_reuse) == "blend":
-            next_logits, reused, shifted, fallback = session.prefill_blend(
-                prompt, bridge=BLEND_BRIDGE, tail=BLEND_TAIL, min_keep=BLEND_MIN_KEEP,
-                budget=BLEND_DRIFT_BUDGET)
-        else:
-            next_logits, reused = session.prefill(prompt)
+        with session.stoppable(should_stop):
+            if (reuse or self.prompt_reuse) == "blend":
+                next_logits, reused, shifted, fallback = session.prefill_blend(
+                    prompt, bridge=BLEND_BRIDGE, tail=BLEND_TAIL, min_keep=BLEND_MIN_KEEP,
+                    budget=BLEND_DRIFT_BUDGET)
+            else:
+                next_logits, reused = session.prefill(prompt)
         wanted = self.max_tokens if max_tokens is None else max_tokens
         limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
         ctx = self._edit_context(messages, draft, rule, confirming=confirming,

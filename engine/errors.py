@@ -31,3 +31,21 @@ class EngineError(RedraftError):
 
 class EngineBuildError(RedraftError):
     """The installed llama.cpp library cannot run on this CPU (built for another one)."""
+
+
+class Stopped(RedraftError):
+    """A stream's `should_stop` asked it to stop while its prompt was being decoded; the KV
+    cache keeps what was decoded before (a newer request reuses it)."""
+
+
+class InvalidTokenError(RedraftError, ValueError):
+    """A draft or saved state holds token ids outside the model's vocabulary (it was made by
+    another model, or damaged)."""
+
+    def __init__(self, what: str, bad: list[int], n_vocab: int):
+        self.bad = bad
+        shown = ", ".join(str(t) for t in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        super().__init__(
+            f"{what} holds {len(bad)} token id(s) outside this model's vocabulary of "
+            f"{n_vocab} ({shown}); it was not made by this model, or it is damaged"
+        )

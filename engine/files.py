@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 Checkpoint = Callable[[str], None]
+Install = Callable[[str, Path], None]
 
 
 def _no_checkpoint(_step: str) -> None:
@@ -38,7 +39,8 @@ def remove_temporaries(path: Path) -> int:
 
 
 def atomic_write_bytes(
-    path: Path, data: bytes, *, mode: int | None = None, checkpoint: Checkpoint = _no_checkpoint
+    path: Path, data: bytes, *, mode: int | None = None, checkpoint: Checkpoint = _no_checkpoint,
+    install: Install = os.replace,
 ) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a part.
 
@@ -46,6 +48,8 @@ def atomic_write_bytes(
     and is removed if anything fails, Ctrl-C included. `mode` defaults to the replaced file's
     permissions, or what a plain open() gives a new file. `checkpoint` is called after each
     step ("tmp-written", "tmp-synced", "renamed"), so tests can cut the sequence there.
+    `install(tmp, path)` puts the written temporary in place (default: `os.replace`); if it
+    raises, whatever is left at the temporary's path is removed.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(
@@ -59,7 +63,7 @@ def atomic_write_bytes(
             checkpoint("tmp-written")
             os.fsync(f.fileno())
             checkpoint("tmp-synced")
-        os.replace(tmp, path)
+        install(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -31,7 +31,11 @@ STOPWORDS = frozenset(
 class EditContext:
     """Facts about one redraft that acceptance rules consult at every position.
 
-    exact_only: old-answer token indices that may be held only where they equal the argmax.
+    exact_only: old-answer token indices that may be held only where they equal the argmax
+        or where their decision was a near-tie both before and after the edit.
+    removed: old-answer token indices of words the edit took out of the prompt; held only
+        where they equal the argmax, never as a near-tie or on the band: the value an edit
+        replaced is never a coin flip worth keeping.
     inserted: token ids that carry content the edit inserted; where the argmax is one of them,
         the draft is held only on exact match so the new content can enter.
     eog: end-of-generation token ids.
@@ -49,6 +53,7 @@ class EditContext:
     """
 
     exact_only: frozenset[int] = frozenset()
+    removed: frozenset[int] = frozenset()
     inserted: frozenset[int] = frozenset()
     eog: frozenset[int] = frozenset()
     old_margins: Sequence[float] = ()
@@ -165,6 +170,23 @@ def exact_only_indices(edit: Edit, *, copy_min_len: int, copies: bool = True) ->
         if has_digit or lower in removed or copied:
             guarded.update(idx)
     return frozenset(guarded)
+
+
+NEGATIONS = frozenset({"no", "not", "nor"})  # stopwords that state a fact
+
+
+def removed_indices(edit: Edit) -> frozenset[int]:
+    """Old-answer token indices of the words the edit removed from the prompt and that the
+    new prompt no longer holds anywhere (numbers, names, negations; other stopwords aside)."""
+    if edit.old_prompt is None:
+        return frozenset()
+    removed, _ = diff_words(edit.old_prompt, edit.new_prompt)
+    gone = removed - {w.lower() for w in words(edit.new_prompt)}
+    gone = frozenset(w for w in gone if w not in STOPWORDS or w in NEGATIONS)
+    if not gone:
+        return frozenset()
+    return frozenset(i for word, idx in token_words(edit.draft_pieces)
+                     if word.lower() in gone for i in idx)
 
 
 def inserted_token_ids(edit: Edit, *, min_piece_len: int = 3) -> frozenset[int]:

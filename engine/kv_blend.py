@@ -47,6 +47,8 @@ def apply_plan(session: KVSession, prompt: Sequence[int], plan: BlendPlan, seq: 
             L.llama_memory_seq_add(mem, seq, k.old_start + park, k.old_start + k.length + park,
                                    k.shift - park)
     del session.tokens[plan.prefix :]
+    session.approximate = tuple(
+        (s, min(e, plan.prefix)) for s, e in session.approximate if s < plan.prefix)
     L.llama_memory_seq_cp(mem, seq, GUARD, -1, -1)
     try:
         for start, end in plan.decode[:-1]:
@@ -60,8 +62,16 @@ def apply_plan(session: KVSession, prompt: Sequence[int], plan: BlendPlan, seq: 
         L.llama_memory_seq_rm(mem, SCRATCH, -1, -1)
         last_start = plan.decode[-1][0]
         session.tokens = list(prompt[:last_start])
+        # Kept true if the tail's decode is stopped: what the cache holds shifted so far.
+        session.approximate = tuple(
+            (s, min(e, last_start)) for s, e in plan.approximate if s < last_start)
         return np.array(
             session.feed(list(prompt[last_start:]), all_logits=False, phase="prefill")[0])
+    except BaseException:
+        # Stopped or interrupted: the kept runs moved past the cached tokens must go too, so
+        # that the cache holds exactly `session.tokens` for the next prefill.
+        L.llama_memory_seq_rm(mem, seq, len(session.tokens), -1)
+        raise
     finally:
         L.llama_memory_seq_rm(mem, SCRATCH, -1, -1)
         L.llama_memory_seq_rm(mem, GUARD, -1, -1)

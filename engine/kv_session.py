@@ -5,13 +5,15 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
 from .blend_plan import Span, approximate_share, plan_blend
 from .defaults import DEFAULT_N_CTX
-from .errors import EngineError, PromptTooLongError
+from .errors import EngineError, PromptTooLongError, Stopped
+from .interrupts import deferred_interrupts, interrupt_pending
 from .kv_blend import GUARD, SCRATCH, apply_plan
 from .llama_backend import lib
 from .llama_model import LlamaModel
@@ -23,6 +25,7 @@ SEQ = 0
 # prefix. The whole-context state keeps them all; a blob in that form starts with this marker.
 WHOLE_CONTEXT = b"redraft-whole-context-state-1\n"
 _DECODE_ERRORS = {1: "no free KV cache slot (the context is full)", 2: "decode aborted"}
+STOP_POLL_S = 0.01  # a stop check may cost more than llama.cpp's per-operation abort check
 
 
 class KVSession:
@@ -61,7 +64,8 @@ class KVSession:
         # Sliding-window caches prune old positions, so a rolled-back tail could leave the cache
         # short of what a clean decode sees; the full-size SWA cache keeps rollback exact.
         params.swa_full = model.n_swa > 0
-        ctx = L.llama_init_from_model(model.ptr, params)
+        with deferred_interrupts():
+            ctx = L.llama_init_from_model(model.ptr, params)
         if not ctx:
             raise EngineError(f"llama.cpp could not create a context of {n_ctx} tokens")
         self.model = model
@@ -86,13 +90,52 @@ class KVSession:
         for i in range(cap):
             self._batch.seq_id[i][0] = SEQ
         self._slots_seq = SEQ
+        self._should_stop: Callable[[], bool] | None = None
+        self._stop_asked = False
+        self._stop_error: BaseException | None = None
+        self._stop_polled = 0.0
+        self._abort_check = L.ggml_abort_callback(self._abort_wanted)
+        self._no_abort_check = L.ggml_abort_callback()  # NULL: no check
 
     def close(self) -> None:
         L = lib()
         if self.ctx:
-            L.llama_batch_free(self._batch)
-            L.llama_free(self.ctx)
-            self.ctx = None
+            ctx, self.ctx = self.ctx, None
+            with deferred_interrupts():
+                L.llama_batch_free(self._batch)
+                L.llama_free(ctx)
+
+    @contextmanager
+    def stoppable(self, should_stop: Callable[[], bool] | None) -> Iterator[None]:
+        """Within the block, a decode ends early with `Stopped` once `should_stop()` says so,
+        and on Ctrl-C. llama.cpp asks between the operations of its graph, so even a long
+        prompt stops within milliseconds, and the batches are the ones an uninterrupted
+        prefill decodes (its numerics unchanged). The cache keeps the batches decoded before.
+        """
+        L = lib()
+        self._should_stop = should_stop
+        self._stop_asked = False
+        self._stop_error = None
+        self._stop_polled = 0.0
+        L.llama_set_abort_callback(self.ctx, self._abort_check, None)
+        try:
+            yield
+        finally:
+            L.llama_set_abort_callback(self.ctx, self._no_abort_check, None)
+            self._should_stop = None
+
+    def _abort_wanted(self, _data: ctypes.c_void_p) -> bool:
+        if interrupt_pending():
+            return True
+        now = time.monotonic()
+        if self._should_stop is not None and now - self._stop_polled >= STOP_POLL_S:
+            self._stop_polled = now
+            try:
+                self._stop_asked = self._stop_asked or bool(self._should_stop())
+            except BaseException as exc:  # ctypes would drop it: raised again by _decode
+                self._stop_error = exc
+                self._stop_asked = True
+        return self._stop_asked
 
     @property
     def n_tokens(self) -> int:
@@ -120,15 +163,21 @@ class KVSession:
             self._slots_seq = seq
         self._batch.n_tokens = n
         t0 = time.perf_counter()
-        rc = lib().llama_decode(self.ctx, self._batch)
-        self.timings.add(phase, time.perf_counter() - t0, n)
-        if rc != 0:
-            # A failed decode may have left part of the batch in the cache: drop it.
-            lib().llama_memory_seq_rm(self.mem, seq, start, -1)
-            reason = _DECODE_ERRORS.get(rc, f"llama_decode failed with code {rc}")
-            raise EngineError(reason)
-        if seq == SEQ:
-            self.tokens.extend(int(t) for t in tokens)
+        with deferred_interrupts():  # Ctrl-C is raised on leaving, after the bookkeeping
+            rc = lib().llama_decode(self.ctx, self._batch)
+            self.timings.add(phase, time.perf_counter() - t0, n)
+            if rc != 0:
+                # A failed decode may have left part of the batch in the cache: drop it.
+                lib().llama_memory_seq_rm(self.mem, seq, start, -1)
+                if rc == 2 and self._stop_error is not None:
+                    error, self._stop_error = self._stop_error, None
+                    raise error
+                if rc == 2 and self._stop_asked:
+                    raise Stopped("stopped on request before the prompt was decoded")
+                reason = _DECODE_ERRORS.get(rc, f"llama_decode failed with code {rc}")
+                raise EngineError(reason)
+            if seq == SEQ:
+                self.tokens.extend(int(t) for t in tokens)
         return n if want == "all" else (1 if want == "last" else 0)
 
     def _rows(self, n: int) -> np.ndarray:
@@ -343,15 +392,20 @@ class KVSession:
         on failure the cache is left empty."""
         L = lib()
         self.clear()
-        if not data or len(tokens) >= self.n_ctx:
+        if not data or len(tokens) >= self.n_ctx or self.model.invalid_tokens(tokens):
             return False
         whole = data.startswith(WHOLE_CONTEXT)
         body = data[len(WHOLE_CONTEXT):] if whole else data
         buf = (ctypes.c_uint8 * len(body)).from_buffer_copy(body)
-        if whole:
-            loaded = L.llama_state_set_data(self.ctx, buf, len(body)) != 0
-        else:
-            loaded = L.llama_state_seq_set_data(self.ctx, buf, len(body), SEQ) != 0
+        try:
+            with deferred_interrupts():
+                if whole:
+                    loaded = L.llama_state_set_data(self.ctx, buf, len(body)) != 0
+                else:
+                    loaded = L.llama_state_seq_set_data(self.ctx, buf, len(body), SEQ) != 0
+        except BaseException:  # Ctrl-C: the cache must not hold a state `tokens` does not list
+            self.clear()
+            raise
         if not loaded or int(L.llama_memory_seq_pos_max(self.mem, SEQ)) != len(tokens) - 1:
             self.clear()
             return False

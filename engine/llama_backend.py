@@ -15,6 +15,7 @@ from types import ModuleType
 from .build_fit import compiled_features, rebuild_hint, unfit_extensions
 from .cpu import cpu_flags
 from .errors import EngineBuildError
+from .interrupts import deferred_interrupts
 
 log = logging.getLogger("redraft.llama")
 
@@ -45,13 +46,16 @@ def lib() -> ModuleType:
 
         _log_callbacks.append(_forward)  # llama.cpp keeps calling it: it must never be freed
         llama_cpp.llama_log_set(_forward, ctypes.c_void_p(0))
-        compiled = compiled_features(llama_cpp.llama_print_system_info().decode("utf-8", "replace"))
+        with deferred_interrupts():
+            info = llama_cpp.llama_print_system_info()
+        compiled = compiled_features(info.decode("utf-8", "replace"))
         unfit = unfit_extensions(compiled, cpu_flags())
         if unfit:
             raise EngineBuildError(
                 f"the installed llama.cpp was built for another CPU (it uses {', '.join(unfit)}, "
                 f"which this CPU lacks); {rebuild_hint(llama_cpp.__version__)}")
-        llama_cpp.llama_backend_init()
+        with deferred_interrupts():
+            llama_cpp.llama_backend_init()
         _state["compiled"] = compiled
         _state["lib"] = llama_cpp
         mod = llama_cpp

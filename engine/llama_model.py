@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .build_fit import amx_compiled
 from .errors import InvalidModelError
+from .interrupts import deferred_interrupts, interrupt_pending
 from .llama_backend import build_features, lib
 from .messages import Message
 
@@ -25,7 +26,17 @@ class LlamaModel:
         params.n_gpu_layers = n_gpu_layers
         if amx_compiled(build_features()):
             params.use_extra_bufts = False  # see build_fit: the AMX kernels crash
-        model = L.llama_model_load_from_file(str(path).encode(), params)
+
+        @L.llama_progress_callback
+        def go_on(_progress: float, _user: ctypes.c_void_p) -> bool:
+            return not interrupt_pending()  # False stops the load: Ctrl-C is not kept waiting
+
+        params.progress_callback = go_on
+        with deferred_interrupts():
+            model = L.llama_model_load_from_file(str(path).encode(), params)
+            if not model and interrupt_pending():
+                # Leaving the section turns this into the KeyboardInterrupt it was.
+                raise InvalidModelError(f"loading {path} was interrupted")
         if not model:
             raise InvalidModelError(f"llama.cpp could not load {path} as a model")
         self.path = path
@@ -45,8 +56,15 @@ class LlamaModel:
 
     def close(self) -> None:
         if self.ptr:
-            lib().llama_model_free(self.ptr)
-            self.ptr = None
+            ptr, self.ptr = self.ptr, None
+            with deferred_interrupts():
+                lib().llama_model_free(ptr)
+
+    def invalid_tokens(self, tokens: Sequence[int]) -> list[int]:
+        """The ids of `tokens` outside this model's vocabulary, in order (llama.cpp aborts the
+        whole process on one, so every id from outside is checked before it gets there)."""
+        n = self.n_vocab
+        return [t for t in tokens if isinstance(t, bool) or not 0 <= t < n]
 
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
         """Token ids of `text`. With `special`, add BOS if the model wants it and parse markup."""

@@ -24,6 +24,7 @@ from .guards import (
     EditContext,
     exact_only_indices,
     inserted_token_ids,
+    removed_indices,
     same_but_spacing,
     same_words,
     typos_only,
@@ -82,6 +83,8 @@ class TolerantRule:
     that widens with the local entropy, except:
     - never where the argmax ends generation;
     - only on exact match where the argmax is a content token the edit inserted;
+    - only on exact match for a word the edit removed from the prompt (`guard_removed`: the
+      old value of an edited number or name, even where the new decision is a near-tie);
     - for guarded tokens (digits, words removed by the edit, content words copied from a
       prompt unless the edit changed only spacing: see `guards.exact_only_indices`) and at
       strict positions, only on exact match or where the position is a near-tie both times:
@@ -103,6 +106,7 @@ class TolerantRule:
     copy_min_len: int = 6
     guard_copies: bool = True
     guard_inserted: bool = True
+    guard_removed: bool = True
     name: str = "tolerant"
     trust_kept_words: bool = True
     trust_typos: bool = True
@@ -124,7 +128,9 @@ class TolerantRule:
                  and typos_only(edit.old_prompt, edit.new_prompt, edit.tokenize))
         inserted = (inserted_token_ids(edit) if self.guard_inserted and not typos
                     else frozenset())
-        return EditContext(exact_only=exact_only, inserted=inserted, eog=edit.eog, words_kept=kept)
+        removed = removed_indices(edit) if self.guard_removed else frozenset()
+        return EditContext(exact_only=exact_only, removed=removed, inserted=inserted,
+                           eog=edit.eog, words_kept=kept)
 
     def accept(
         self, logits: np.ndarray, argmax: int, draft: int, old_index: int, ctx: EditContext,
@@ -132,7 +138,7 @@ class TolerantRule:
     ) -> bool:
         if draft == argmax:
             return True
-        if argmax in ctx.eog or argmax in ctx.inserted:
+        if argmax in ctx.eog or argmax in ctx.inserted or old_index in ctx.removed:
             return False
         if strict or old_index in ctx.exact_only:
             return ctx.near_tie(old_index, float(logits[argmax]) - float(logits[draft]))

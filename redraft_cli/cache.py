@@ -18,6 +18,7 @@ Every write is atomic; a file that fails to parse is reported once, deleted and 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -196,9 +197,11 @@ class Cache:
     def lock(self, key: str, *, timeout: float, what: str) -> Iterator[None]:
         self.ensure()
         path = self.base / "locks" / f"{key}.lock"
-        if path.is_dir():
-            with cache_io(path):
+        with cache_io(path):
+            if path.is_dir():
                 self._rebuild(path)
+            # Opened once here so a read-only or full cache says what fixes it.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
         with exclusive_lock(path, timeout=timeout, what=what):
             yield
 
@@ -241,6 +244,13 @@ class Cache:
             self.report_corrupt(path, str(exc))
             return None
         return entry
+
+    def drop_entry(self, entry: Entry, why: str) -> None:
+        """Report `entry` as damage found only once a model looked at it (`why`), and delete
+        it so that it is regenerated, unless another process has replaced it since."""
+        found = self.load_entry(entry.key)
+        if found is not None and found.created == entry.created:
+            self.report_corrupt(self.readable(self._entry_path(entry.key)), why)
 
     def save_entry(self, entry: Entry) -> None:
         self.ensure()
@@ -409,12 +419,31 @@ def read_cache_file(path: Path) -> bytes:
     except (FileNotFoundError, IsADirectoryError):
         raise
     except OSError as exc:
-        raise CacheError(f"cache file {path}: {exc.strerror or exc}; fix its permissions, "
-                         "or remove the cache folder (redraft cache clear --all)") from None
+        if exc.errno in _NO_ACCESS:
+            fix = f"make it readable, or {_ELSEWHERE} to another folder"
+        else:
+            fix = "fix its permissions, or remove the cache folder (redraft cache clear --all)"
+        raise CacheError(f"cache file {path}: {exc.strerror or exc}; {fix}") from None
 
 
 class CacheError(CliError):
     """The cache cannot be read or written (exit 2); the message names the path and a fix."""
+
+
+_NO_ACCESS = {errno.EROFS, errno.EACCES, errno.EPERM}
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_ELSEWHERE = "set cache_dir (REDRAFT_CACHE_DIR)"
+
+
+def cache_io_error(where: str | Path, exc: OSError) -> CacheError:
+    """The error for a cache path that could not be written or read: its cause's fix."""
+    if exc.errno in _NO_ACCESS:
+        fix = f"make it writable, or {_ELSEWHERE} to a writable folder"
+    elif exc.errno in _NO_SPACE:
+        fix = f"free some space, or {_ELSEWHERE} to a folder on a disk with room"
+    else:
+        fix = "fix it or remove the cache folder (redraft cache clear --all), then run again"
+    return CacheError(f"cache path {where}: {exc.strerror or exc}; {fix}")
 
 
 @contextmanager
@@ -422,11 +451,8 @@ def cache_io(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        where = exc.filename2 or exc.filename or path  # a rename names its target second
-        raise CacheError(
-            f"cache path {where}: {exc.strerror or exc}; fix it or remove the cache folder "
-            "(redraft cache clear --all), then run again"
-        ) from None
+        # a rename names its target second
+        raise cache_io_error(exc.filename2 or exc.filename or path, exc) from None
 
 
 def _remove(path: Path) -> None:

@@ -4,6 +4,7 @@ engine is actually needed, so a run whose targets are all unchanged never loads 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,8 +37,14 @@ class Models:
         return found
 
 
-def load_engine(settings: Settings, model: ModelFile) -> Engine:
-    """Load `model` with the engine settings of `settings` (about a second for the bundled one)."""
+OnCalibrate = Callable[[str], None]
+
+
+def load_engine(
+    settings: Settings, model: ModelFile, on_calibrate: OnCalibrate | None = None
+) -> Engine:
+    """Load `model` with the engine settings of `settings` (about a second for the bundled one;
+    the first load on a machine also measures it, `on_calibrate` hearing what)."""
     from redraft_engine import Engine
 
     log.debug("loading %s", model.path)
@@ -45,16 +52,27 @@ def load_engine(settings: Settings, model: ModelFile) -> Engine:
         model, n_ctx=settings.n_ctx, n_threads=settings.threads,
         max_tokens=settings.max_tokens, prompt_reuse=settings.prompt_reuse,
         calibration_dir=settings.calibration_dir,
-        decode_lock=Path(settings.calibration_dir) / DECODE_LOCK,
+        decode_lock=Path(settings.calibration_dir) / DECODE_LOCK, on_calibrate=on_calibrate,
     )
+
+
+def calibration_notice(show: Callable[[str], None]) -> OnCalibrate:
+    """What the user reads while a first load measures the machine (9-15 s on 2 cores)."""
+
+    def notice(what: str) -> None:
+        show(f"first use of this model on this machine, measured once (about 10 s): {what}")
+
+    return notice
 
 
 class LazyEngine:
     """Loads an engine on first use. One engine is loaded at a time: asking for another model
-    frees the current one."""
+    frees the current one. `calibration_s` adds up the seconds spent measuring the machine."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, on_calibrate: OnCalibrate | None = None):
         self.settings = settings
+        self.on_calibrate = on_calibrate
+        self.calibration_s = 0.0
         self._engine: Engine | None = None
         # Key of the target whose prompt (and maybe a partial answer) the KV cache holds now.
         self.holds: str | None = None
@@ -64,6 +82,7 @@ class LazyEngine:
             self._engine.close()
             self._engine = None
         if self._engine is None:
-            self._engine = load_engine(self.settings, model)
+            self._engine = load_engine(self.settings, model, self.on_calibrate)
+            self.calibration_s += self._engine.calibration_s
             self.holds = None
         return self._engine

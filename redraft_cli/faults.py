@@ -5,6 +5,9 @@ SIGKILL when it reaches that point; `<point>@SIGINT` sends SIGINT instead (a Ctr
 `<point>@SIGSTOP` pauses it there until a test sends SIGCONT. Unset, each check is one
 dictionary lookup. The write points are listed in CRASH_POINTS; `answer:ready` is reached by
 `redraft run` once an answer is decoded and before its output is written.
+
+With REDRAFT_NO_RENAME_EXCHANGE=1, redraft acts as on a system without `renameat2` (see
+exchange.py): outputs are replaced with a plain rename after the hand-edit check.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import signal
 
 ENV_VAR = "REDRAFT_CRASH_AT"
+NO_EXCHANGE_VAR = "REDRAFT_NO_RENAME_EXCHANGE"
 WRITE_STEPS = ("tmp-written", "tmp-synced", "renamed")
 # label:step for every atomic write of a run, in the order a fresh answer reaches them.
 CRASH_POINTS = tuple(
@@ -28,3 +32,7 @@ def crash_point(name: str) -> None:
     point, _, sig = spec.partition("@")
     if point == name:
         os.kill(os.getpid(), getattr(signal, sig or "SIGKILL"))
+
+
+def rename_exchange_disabled() -> bool:
+    return os.environ.get(NO_EXCHANGE_VAR) == "1"

@@ -3,11 +3,12 @@ answers. `run` and `watch` both go through it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from redraft_engine import Draft, ModelFile
+from redraft_engine import Draft, InvalidTokenError, ModelFile
 
 from .cache import Cache, Entry, entry_key
 from .config import Config, Settings, Target
@@ -105,19 +106,26 @@ def restore_state(engine: LazyEngine, cache: Cache, job: Job) -> Engine:
 
 
 def start_answer(
-    engine: LazyEngine, cache: Cache, job: Job, prompt: str, previous: Entry | None
+    engine: LazyEngine, cache: Cache, job: Job, prompt: str, previous: Entry | None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[Mode, Stream]:
-    """(REDRAFT, stream) replaying `previous`, or (FRESH, stream) without one."""
+    """(REDRAFT, stream) replaying `previous`, or (FRESH, stream) without one (also when the
+    stored answer's tokens do not belong to the model: that entry is damage, dropped).
+    `should_stop` can end the stream while its prompt is decoded (see `Engine.stream_generate`)."""
     eng = restore_state(engine, cache, job)
     # Even a cancelled answer leaves a consistent cache of this target's newest prompt, which
     # shares more with the next save than the persisted state: keep it for the next answer.
     engine.holds = job.key
     max_tokens = job.settings.max_tokens
-    if previous is None:
-        return Mode.FRESH, eng.stream_generate(prompt, max_tokens=max_tokens)
-    return Mode.REDRAFT, eng.stream_redraft(
-        prompt, previous_draft(previous), rule=job.settings.rule, max_tokens=max_tokens
-    )
+    if previous is not None:
+        try:
+            return Mode.REDRAFT, eng.stream_redraft(
+                prompt, previous_draft(previous), rule=job.settings.rule,
+                max_tokens=max_tokens, should_stop=should_stop)
+        except InvalidTokenError as exc:
+            cache.drop_entry(previous, f"the stored answer: {exc}")
+    return Mode.FRESH, eng.stream_generate(prompt, max_tokens=max_tokens,
+                                           should_stop=should_stop)
 
 
 def previous_draft(previous: Entry) -> Draft:

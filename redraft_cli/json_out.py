@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import exit_code_for, one_line
@@ -26,13 +25,14 @@ def stats_json(stats: Stats | None) -> dict[str, Any] | None:
 
 
 def job_json(
-    *, source: str, output: Path | None, task: str, mode: Mode | None, stats: Stats | None,
+    *, source: str, output: str | None, task: str, mode: Mode | None, stats: Stats | None,
     text: str | None = None, error: str | None = None,
 ) -> dict[str, Any]:
-    """One job of `redraft run --json`. The answer text is included when it has no output."""
+    """One job of `redraft run --json`, its `source` and `output` paths in one form (relative to
+    the project root when inside it). The answer text is included when it has no output."""
     doc: dict[str, Any] = {
         "source": source,
-        "output": None if output is None else str(output),
+        "output": output,
         "task": task,
         "mode": None if mode is None else mode.value,
         "stats": stats_json(stats),
@@ -45,8 +45,12 @@ def job_json(
     return doc
 
 
-def run_document(jobs: Sequence[dict[str, Any]], exit_code: int) -> dict[str, Any]:
-    return {"targets": list(jobs), "exit_code": exit_code}
+def run_document(
+    jobs: Sequence[dict[str, Any]], exit_code: int, *, calibration_s: float = 0.0
+) -> dict[str, Any]:
+    """`calibration_s`: seconds this run spent measuring the machine (a model's first use)."""
+    return {"targets": list(jobs), "exit_code": exit_code,
+            "calibration_s": round(calibration_s, 3)}
 
 
 def watch_event(event: str, **fields: Any) -> dict[str, Any]:

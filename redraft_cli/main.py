@@ -147,8 +147,8 @@ def run_command(
     """Answer FILE, or every configured target, reusing the previous answer.
 
     A target whose source, task, model and settings are unchanged is skipped without loading
-    the model. Exit codes: 0 nothing changed, 1 an output was written (or is stale with
-    --check), 2 usage/config/input error, 3 internal error, 130 interrupted.
+    the model. Exit codes: 0 every output written or already current, 1 with --check: an
+    output is stale, 2 usage/config/input error, 3 internal error, 130 interrupted.
     """
     with _boundary(ctx, json_errors=json_out):
         from .config import load_config

@@ -46,8 +46,14 @@ def diff_text(spans: Iterable[Span], *, color: bool = True) -> Text:
     return text
 
 
-def stats_line(mode: Mode, stats: Stats, serial_s_per_token: float | None = None) -> str:
-    """One line: held %, tokens, prompt reuse, time, and time saved against a fresh decode."""
+def stats_line(
+    mode: Mode, stats: Stats, serial_s_per_token: float | None = None, *,
+    after_save: float | None = None,
+) -> str:
+    """One line: held %, tokens, prompt reuse, time, and time saved against a fresh decode.
+
+    The first token's time is counted from the start of the answer and, given `after_save`
+    (`watch`), also from the save that asked for it."""
     parts = [mode.value]
     if mode is Mode.REDRAFT:
         parts.append(f"held {stats.held_fraction:.0%}")
@@ -58,7 +64,10 @@ def stats_line(mode: Mode, stats: Stats, serial_s_per_token: float | None = None
     elif stats.blend_fallback:
         prompt += f" (blend fell back: {stats.blend_fallback})"
     parts.append(prompt)
-    parts.append(f"first token {stats.first_token_s:.2f} s")
+    first = f"first token {stats.first_token_s:.2f} s after start"
+    if after_save is not None:
+        first += f" ({after_save:.2f} s after the save)"
+    parts.append(first)
     parts.append(f"{stats.wall_s:.2f} s")
     if mode is Mode.REDRAFT and serial_s_per_token is not None:
         estimate = stats.emitted * serial_s_per_token

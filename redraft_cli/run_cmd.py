@@ -1,8 +1,11 @@
-"""`redraft run`: answer one file, or every configured target, skipping unchanged ones."""
+"""`redraft run`: answer one file, or every configured target, skipping unchanged ones.
+
+Exit codes follow code formatters: 0 once every output is written (or was current), 1 only
+under `--check` when an output is stale.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from .cache import Cache, open_cache
 from .config import FINAL_PROMPT_REUSE, Config
-from .engine_access import LazyEngine, Models
+from .engine_access import LazyEngine, Models, calibration_notice
 from .errors import CHANGED, OK, USAGE, CliError, ConfigError, exit_code_for, print_error
 from .faults import crash_point
 from .inputs import read_document, text_hash
 from .jobs import (
     Job,
+    display_path,
     job_for_file,
     job_for_target,
     record_answer,
@@ -42,10 +46,11 @@ class Report:
     error: str | None = None
     exit_code: int = OK
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, root: Path) -> dict[str, Any]:
         from .json_out import job_json
 
-        return job_json(source=self.job.label, output=self.job.output, task=self.job.task.name,
+        output = None if self.job.output is None else output_label(self.job.output, root)
+        return job_json(source=self.job.label, output=output, task=self.job.task.name,
                         mode=self.mode, stats=self.stats, text=self.text, error=self.error)
 
 
@@ -80,7 +85,7 @@ def process(job: Job, engine: LazyEngine, cache: Cache, opts: RunOptions) -> Rep
             mode = settle_cached(cache, entry, job.output, force=opts.force, check=opts.check)
             if mode is Mode.CACHED and job.output is not None:
                 opts.written.append(job.output)
-            code = OK if mode is Mode.UNCHANGED else CHANGED
+            code = CHANGED if mode is Mode.STALE else OK
             text = entry.answer if job.output is None else None
             return Report(job, mode, text=text, exit_code=code)
 
@@ -101,8 +106,13 @@ def process(job: Job, engine: LazyEngine, cache: Cache, opts: RunOptions) -> Rep
             opts.written.append(job.output)
         record_answer(engine, cache, job, source_sha256=source_sha, prompt=prompt,
                       result=result, mode=mode)
-        wrote = job.output is not None
-        return Report(job, mode, result.stats, result.text, exit_code=CHANGED if wrote else OK)
+        return Report(job, mode, result.stats, result.text)
+
+
+def output_label(output: Path, root: Path) -> str:
+    """How messages and `--json` name an output: like a source (see display_path), but a
+    symbolic link by its own name rather than its target's."""
+    return (Path(display_path(output.parent, root)) / output.name).as_posix()
 
 
 def _is_input_error(exc: Exception) -> bool:
@@ -116,14 +126,16 @@ def _is_input_error(exc: Exception) -> bool:
 
 def run_jobs(config: Config, jobs: list[Job], opts: RunOptions) -> int:
     cache = open_cache(config)
-    engine = LazyEngine(config.settings.with_prompt_reuse(FINAL_PROMPT_REUSE))
+    notice = None if opts.json or not sys.stderr.isatty() else calibration_notice(
+        lambda line: print(f"redraft: {line}", file=sys.stderr, flush=True))
+    engine = LazyEngine(config.settings.with_prompt_reuse(FINAL_PROMPT_REUSE), notice)
     code = OK
     for job in jobs:
         try:
             report = process(job, engine, cache, opts)
         except KeyboardInterrupt:
             if opts.written:
-                done = ", ".join(os.path.relpath(p) for p in opts.written)
+                done = ", ".join(output_label(p, config.root) for p in opts.written)
                 print(f"redraft: interrupted; complete before it: {done}", file=sys.stderr)
             raise
         except Exception as exc:
@@ -134,19 +146,20 @@ def run_jobs(config: Config, jobs: list[Job], opts: RunOptions) -> int:
         opts.reports.append(report)
         code = max(code, report.exit_code)
         if not opts.json:
-            _print_human(report)
+            _print_human(report, config.root)
     if opts.json:
         from .json_out import emit, run_document
 
-        emit(run_document([r.to_json() for r in opts.reports], code))
+        emit(run_document([r.to_json(config.root) for r in opts.reports], code,
+                          calibration_s=engine.calibration_s))
     return code
 
 
-def _print_human(report: Report) -> None:
+def _print_human(report: Report, root: Path) -> None:
     if report.error is not None or report.mode is None:
         return
     job = report.job
-    where = job.label if job.output is None else f"{job.label} -> {os.path.relpath(job.output)}"
+    where = job.label if job.output is None else f"{job.label} -> {output_label(job.output, root)}"
     line = stats_line(report.mode, report.stats) if report.stats else report.mode.value
     print(f"{where}: {line}", file=sys.stderr, flush=True)
     if job.output is None and report.text is not None:

@@ -10,14 +10,14 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redraft_engine import Span, Stats
+from redraft_engine import Span, Stats, Stopped
 from rich.markup import escape
 
 from .cache import Entry, open_cache
 from .changes import ChangeFeed
 from .config import WATCH_PROMPT_REUSE, Config
 from .console import animation_allowed, make_console
-from .engine_access import LazyEngine, Models
+from .engine_access import LazyEngine, Models, calibration_notice
 from .errors import CliError, exit_code_for, print_error
 from .inputs import read_document, text_hash
 from .jobs import (
@@ -62,7 +62,9 @@ class WatchSession:
         self.console: Console = make_console(stderr=opts.json)
         self.animate = animation_allowed(self.console)
         self.cache = open_cache(config)
-        self.engine = LazyEngine(config.settings.with_prompt_reuse(WATCH_PROMPT_REUSE))
+        notice = None if opts.json or not self.console.is_terminal else calibration_notice(
+            lambda line: self.console.print(line, style="dim", markup=False))
+        self.engine = LazyEngine(config.settings.with_prompt_reuse(WATCH_PROMPT_REUSE), notice)
         self.last: dict[Path, Entry] = {}  # last complete answer per file
         self.pending: list[Path] = []
         self.events = 0
@@ -87,6 +89,16 @@ class WatchSession:
     # --- main loop ------------------------------------------------------------------------
 
     def run(self) -> int:
+        import tempfile
+
+        from .cache import cache_io_error
+
+        # As `run` does, refuse before any answer if the cache cannot be written: created...
+        self.cache.ensure()
+        try:  # ...or, where it exists already, written (a read-only file system, say)
+            tempfile.TemporaryFile(dir=self.cache.base).close()
+        except OSError as exc:
+            raise cache_io_error(self.cache.base, exc) from None
         first = next(iter(self.jobs.values()))
         if self.opts.out is not None:
             check_writable(self.opts.out)
@@ -99,7 +111,7 @@ class WatchSession:
         try:
             self._event(watch_event(
                 "started", files=[j.label for j in self.jobs.values()], task=first.task.name,
-                model=str(first.model.path),
+                model=str(first.model.path), calibration_s=round(self.engine.calibration_s, 3),
             ))
             self.console.print(
                 f"watching {', '.join(j.label for j in self.jobs.values())} (Ctrl-C to stop)",
@@ -171,9 +183,17 @@ class WatchSession:
         job = self.jobs[path]
         prompt = job.render(document)
         previous = self.last.get(path)
+
+        def superseded() -> bool:
+            self._collect(block=False)
+            return path in self.pending
+
         try:
-            mode, stream = start_answer(self.engine, self.cache, job, prompt, previous)
-            result = self._consume(path, stream)
+            mode, stream = start_answer(self.engine, self.cache, job, prompt, previous,
+                                        should_stop=superseded)
+            if mode is Mode.FRESH and previous is not None:  # the stored answer was damage
+                del self.last[path]
+            result = self._consume(path, stream, superseded)
         except Cancelled:
             self._event(watch_event("cancelled", file=job.label))
             self.console.print(f"{job.label}: saved again; restarting", style="dim",
@@ -194,7 +214,8 @@ class WatchSession:
         if rate is not None and (mode is Mode.FRESH or self.serial_s_per_token is None):
             self.serial_s_per_token = rate
         if result.stats.prompt_shifted and not self.done:
-            redrafted_from = None if previous is None else previous_draft(previous)
+            redrafted_from = (previous_draft(previous)
+                              if previous is not None and mode is Mode.REDRAFT else None)
             self._confirm(path, document, prompt, result, mode, redrafted_from)
 
     def _record(self, path: Path, document: str, prompt: str, result: Result, mode: Mode) -> None:
@@ -236,7 +257,8 @@ class WatchSession:
             return
         try:
             stream = eng.stream_confirm(prompt, shown, redrafted_from=redrafted_from,
-                                        rule=job.settings.rule, max_tokens=job.settings.max_tokens)
+                                        rule=job.settings.rule, max_tokens=job.settings.max_tokens,
+                                        should_stop=saved_again)
             confirmed = consume_unless(stream, saved_again)
         except Cancelled:
             self._event(watch_event("confirmation_cancelled", file=job.label))
@@ -255,15 +277,11 @@ class WatchSession:
         color = self.console.is_terminal and not self.console.no_color
         self.console.print(diff_text(confirmed.spans, color=color))
 
-    def _consume(self, path: Path, stream: Stream) -> Result:
+    def _consume(self, path: Path, stream: Stream, superseded: Callable[[], bool]) -> Result:
         """Iterate the stream, live if allowed; raise Cancelled when the file is saved again.
         Notes in `first_token_after_save` how long after the save the first token came."""
         saved = None if self.feed is None else self.feed.saved_at.get(path)
         self.first_token_after_save = None
-
-        def superseded() -> bool:
-            self._collect(block=False)
-            return path in self.pending
 
         def note_first(event: TokenEvent) -> None:
             if event.index == 0 and saved is not None:
@@ -300,9 +318,7 @@ class WatchSession:
         else:
             self.console.print(text, markup=False)
         if stats is not None and mode.decoded:
-            line = stats_line(mode, stats, self.serial_s_per_token)
-            if after_save is not None:
-                line += f" · first token {after_save:.2f} s after the save"
+            line = stats_line(mode, stats, self.serial_s_per_token, after_save=after_save)
             self.console.print(line, style="dim", markup=False)
 
 
@@ -322,7 +338,8 @@ def consume_unless(
     """Run `stream` to its result, checking between events whether a newer save arrived.
 
     On a newer save the stream is closed (the engine keeps a consistent KV cache) and
-    Cancelled is raised; the caller redrafts again from the last complete answer.
+    Cancelled is raised; the caller redrafts again from the last complete answer. A stream
+    stopped while its prompt was decoded (`Stopped`) is cancelled the same way.
     """
     try:
         for event in stream:
@@ -330,6 +347,8 @@ def consume_unless(
                 raise Cancelled
             if on_event is not None:
                 on_event(event)
+    except Stopped:
+        raise Cancelled from None
     finally:
         stream.close()
     if stream.result is None:

@@ -1,5 +1,6 @@
 """The .redraft/ cache: layout, corrupt files, the LRU bound, locks, and the cache commands."""
 
+import errno
 import json
 import os
 import shutil
@@ -13,7 +14,15 @@ from redraft_engine import Stats
 from typer.testing import CliRunner
 
 from redraft_cli.atomic import atomic_write_text
-from redraft_cli.cache import LAYOUT, Cache, CacheError, Entry, entry_key
+from redraft_cli.cache import (
+    LAYOUT,
+    Cache,
+    CacheError,
+    Entry,
+    cache_io,
+    entry_key,
+    read_cache_file,
+)
 from redraft_cli.errors import LockTimeout
 from redraft_cli.locking import exclusive_lock
 from redraft_cli.main import app
@@ -270,3 +279,39 @@ def test_margins_that_do_not_match_the_answer_are_corrupt(cache, warnings):
     path.write_text(json.dumps(bad))
     assert cache.load_entry("k" * 32) is None
     assert len(warnings) == 1 and "one number per answer token" in warnings[0]
+
+
+ELSEWHERE = "set cache_dir (REDRAFT_CACHE_DIR)"
+CLEAR = "fix it or remove the cache folder (redraft cache clear --all), then run again"
+
+
+@pytest.mark.parametrize("code, fix", [
+    (errno.EROFS, f"make it writable, or {ELSEWHERE} to a writable folder"),
+    (errno.EACCES, f"make it writable, or {ELSEWHERE} to a writable folder"),
+    (errno.EPERM, f"make it writable, or {ELSEWHERE} to a writable folder"),
+    (errno.ENOSPC, f"free some space, or {ELSEWHERE} to a folder on a disk with room"),
+    (errno.EDQUOT, f"free some space, or {ELSEWHERE} to a folder on a disk with room"),
+    (errno.EIO, CLEAR),  # the control: what clearing the cache may fix
+], ids=errno.errorcode.get)
+def test_a_cache_write_error_gives_the_fix_for_its_cause(tmp_path, code, fix):
+    where = tmp_path / ".redraft" / "v2" / "entries" / "k.json"
+    with pytest.raises(CacheError) as raised, cache_io(tmp_path):
+        raise OSError(code, os.strerror(code), str(where))
+    assert str(raised.value) == f"cache path {where}: {os.strerror(code)}; {fix}"
+
+
+@pytest.mark.parametrize("code, fix", [
+    (errno.EACCES, f"make it readable, or {ELSEWHERE} to another folder"),
+    (errno.EIO, "fix its permissions, or remove the cache folder (redraft cache clear --all)"),
+], ids=errno.errorcode.get)
+def test_a_cache_read_error_gives_the_fix_for_its_cause(tmp_path, monkeypatch, code, fix):
+    path = tmp_path / "entry.json"
+    path.write_text("{}")
+
+    def refuse(self):
+        raise OSError(code, os.strerror(code), str(self))
+
+    monkeypatch.setattr(type(path), "read_bytes", refuse)
+    with pytest.raises(CacheError) as raised:
+        read_cache_file(path)
+    assert str(raised.value) == f"cache file {path}: {os.strerror(code)}; {fix}"

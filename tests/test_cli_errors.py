@@ -3,12 +3,14 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers.cli_env import interrupted
 from typer.testing import CliRunner
 
 from redraft_cli import engine_access
+from redraft_cli.cache import Cache
 from redraft_cli.main import app
 
 runner = CliRunner()
@@ -123,7 +125,8 @@ def test_a_file_redraft_did_not_write_is_refused(project, model_loads):
     model_loads.forbid()
     result = runner.invoke(app, ["run", "doc.md", "--out", "out.md"])
     assert result.exit_code == 2
-    assert "out.md exists but redraft did not write it" in result.stderr
+    assert "out.md exists and redraft has no record of writing it" in result.stderr
+    assert "pass --force to replace it" in result.stderr
 
 
 def test_click_usage_error_exits_2(project):
@@ -204,3 +207,55 @@ def test_json_mode_prints_a_json_error_on_exit_3(project, monkeypatch):
     doc = json.loads(result.stdout)
     assert doc["exit_code"] == 3 and "the engine fell over" in doc["error"]
     assert doc["error"].startswith("internal error: RuntimeError")
+
+
+COMMANDS = {"run": ["run", "doc.md"], "watch": ["watch", "doc.md", "--max-events", "1"]}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_cache_folder_that_cannot_be_made_stops_run_and_watch_alike(project, no_model,
+                                                                      command):
+    (project / "notes").write_text("a file where the cache's parent folder should be\n")
+    (project / "redraft.toml").write_text('cache_dir = "notes/cache"\n')
+    result = invoke(*COMMANDS[command])  # without the check, watch answers (loads the model)
+    assert result.exit_code == 2
+    assert one_line(result).startswith(f"redraft: error: cache path {project / 'notes'}")
+
+
+@pytest.fixture
+def read_only(tmp_path, monkeypatch):
+    """Makes the working directory a read-only view of itself (a read-only bind mount)."""
+    mounted = []
+
+    def mount(*args: str) -> None:
+        made = subprocess.run(["mount", *args], capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"cannot mount read-only here ({made.stderr.strip() or 'not root'})")
+
+    def view(folder: Path) -> None:
+        ro = tmp_path.parent / f"{tmp_path.name}-read-only"
+        ro.mkdir()
+        mount("--bind", str(folder), str(ro))
+        mounted.append(ro)
+        mount("-o", "remount,bind,ro", str(ro))
+        monkeypatch.chdir(ro)
+
+    yield view
+    monkeypatch.undo()  # leave the mount before unmounting it
+    for ro in mounted:
+        subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["no-cache-yet", "cache-made-before"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_read_only_project_stops_run_and_watch_alike(project, no_model, read_only, command,
+                                                       cached):
+    if cached:
+        Cache(project / ".redraft", max_size=1 << 30, warn=print).ensure()
+    read_only(project)
+    result = invoke(*COMMANDS[command])  # without the check, watch answers (loads the model)
+    assert result.exit_code == 2
+    assert "Read-only file system" in one_line(result)
+    if not cached:
+        assert one_line(result).endswith(
+            "make it writable, or set cache_dir (REDRAFT_CACHE_DIR) to a writable folder")

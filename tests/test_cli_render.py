@@ -9,6 +9,7 @@ from rich.console import Console
 
 from redraft_cli.outcome import Mode
 from redraft_cli.render import diff_plain, diff_text, stats_line
+from redraft_cli.run_cmd import output_label
 from redraft_cli.watch import tokens_changed
 
 SPANS = [
@@ -45,8 +46,16 @@ def test_stats_line_reports_held_reuse_and_time_saved():
                   first_token_s=0.52, time=Timings(prefill=0.5))
     line = stats_line(Mode.REDRAFT, stats, serial_s_per_token=0.05)
     assert line == ("redraft · held 75% · 40 tokens · prompt 90/100 reused · first token 0.52 s"
-                    " · 1.50 s · answer 1.00 s vs ~2.00 s fresh (saved +1.00 s)")
+                    " after start · 1.50 s · answer 1.00 s vs ~2.00 s fresh (saved +1.00 s)")
     assert "held" not in stats_line(Mode.FRESH, stats)
+
+
+def test_stats_line_says_from_when_each_first_token_time_counts():
+    stats = Stats(emitted=40, prompt_tokens=100, wall_s=1.5, first_token_s=0.12)
+    assert "first token 0.12 s after start · 1.50 s" in stats_line(Mode.FRESH, stats)
+    watched = stats_line(Mode.FRESH, stats, after_save=0.29)  # watch: since the save, too
+    assert "first token 0.12 s after start (0.29 s after the save) · 1.50 s" in watched
+    assert watched.count("first token") == 1
 
 
 def test_stats_line_says_what_a_blend_reused_or_why_it_fell_back():
@@ -59,6 +68,17 @@ def test_stats_line_says_what_a_blend_reused_or_why_it_fell_back():
 def test_serial_rate_counts_the_tokens_decoded_one_by_one():
     assert Stats(time=Timings(serial=0.5, serial_tokens=10)).serial_s_per_token == 0.05
     assert Stats(time=Timings(serial=0.0, serial_tokens=0)).serial_s_per_token is None
+
+
+def test_outputs_are_named_like_sources_but_a_link_by_its_own_name(tmp_path):
+    tmp_path = tmp_path.resolve()
+    root = tmp_path / "project"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "real.md").write_text("answer\n")
+    (root / "docs" / "link.md").symlink_to("real.md")
+    assert output_label(root / "docs" / "link.md", root) == "docs/link.md"
+    assert output_label(root / "out.md", root) == "out.md"
+    assert output_label(tmp_path / "elsewhere.md", root) == str(tmp_path / "elsewhere.md")
 
 
 def _answer(tokens: list[int], held: int = 0, rewritten: int = 0) -> Result:

@@ -174,3 +174,29 @@ def test_exact_reuse_stops_at_the_first_approximate_token(engine):
     again = engine.generate(REPORT_TASK + edited(doc, "start"))
     assert again.stats.prompt_reused <= start
     assert engine.approximate_ranges == ()
+
+
+@pytest.mark.parametrize("stop_at", [1, 2], ids=["edited-span", "tail"])
+def test_a_blend_stopped_midway_leaves_a_cache_the_next_prefill_can_use(engine, stop_at):
+    """A newer save stops the blend while it decodes an edited span (or the prompt's tail):
+    the cache must then hold exactly the tokens it lists, kept runs included, so the next
+    prefill (another save, edited at the same place) decodes where the cache ends."""
+    from redraft_engine import Stopped
+
+    doc = service_log()
+    old, new = prompt_of(engine, doc), prompt_of(engine, edited(doc, "middle"))
+    later = prompt_of(engine, edited(doc, "middle").replace("and more", "and more again", 1))
+    asked = []
+
+    def stop() -> bool:  # asked in each decode of the plan: stop at the `stop_at`-th one
+        asked.append(engine.session.n_tokens)
+        return len(set(asked)) >= stop_at
+
+    cached(engine, old)
+    with pytest.raises(Stopped), engine.session.stoppable(stop):
+        engine.session.prefill_blend(new, budget=1.0, **SETTINGS)
+    assert positions(engine)[1] == len(engine.session.tokens) - 1
+    assert engine.session.tokens == new[: len(engine.session.tokens)]
+    assert all(end <= len(engine.session.tokens) for _, end in engine.approximate_ranges)
+    engine.session.prefill(later)
+    assert engine.session.tokens == later and positions(engine) == (0, len(later) - 1)

@@ -63,3 +63,18 @@ def test_a_noise_measured_on_another_cpu_is_not_used(tmp_path):
     engine.close()
     assert remeasured == pytest.approx(measured)
     assert json.loads(noise_file(tmp_path, cpu_key()).read_text())["noise"] == remeasured
+
+
+def test_a_first_load_says_what_it_measures_and_a_second_measures_nothing(tmp_path):
+    heard: list[str] = []
+    engine = Engine(smollm_path(), calibration_dir=tmp_path, max_tokens=1,
+                    on_calibrate=heard.append)
+    assert heard == ["timing verification windows", "measuring the batched-decode noise"]
+    assert engine.calibration_s > 0
+    engine.close()
+    heard.clear()
+    # Control: with both measurements saved, nothing is measured or announced.
+    engine = Engine(smollm_path(), calibration_dir=tmp_path, max_tokens=1,
+                    on_calibrate=heard.append)
+    assert heard == [] and engine.calibration_s == 0.0
+    engine.close()

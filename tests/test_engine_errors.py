@@ -59,3 +59,38 @@ def test_a_prompt_over_the_context_says_both_numbers(tmp_path):
 def test_bad_window_settings_fail_before_loading(kwargs, tmp_path):
     with pytest.raises(ValueError, match="at least 1"):
         Engine(tmp_path / "never-loaded.gguf", **kwargs)
+
+
+def test_a_draft_with_token_ids_outside_the_vocabulary_is_refused_before_decoding():
+    from redraft_engine import Draft, InvalidTokenError, Result
+
+    with Engine(smollm_path(), window=8, noise=0.0) as eng:
+        old = eng.generate("Say hello.", max_tokens=4)
+        for bad in (eng.model.n_vocab, -1):
+            draft = Draft([*old.tokens[:2], bad], "Say hello.")
+            with pytest.raises(InvalidTokenError, match="outside this model's vocabulary"):
+                eng.stream_redraft("Say hello!", draft)
+            shown = Result(text="", tokens=[bad], spans=[], stats=old.stats)
+            with pytest.raises(InvalidTokenError, match=str(bad)):
+                eng.stream_confirm("Say hello!", shown)
+            assert not eng.import_state([bad], b"state")
+        assert eng.redraft("Say hello!", old, max_tokens=4).tokens  # the engine is unharmed
+
+
+def test_should_stop_ends_a_prefill_with_stopped_and_its_own_errors_reach_the_caller():
+    from redraft_engine import Stopped
+
+    class Broken(Exception):
+        pass
+
+    def broken() -> bool:
+        raise Broken  # raised inside llama.cpp's abort callback, where ctypes would drop it
+
+    prompt = "Summarize: " + "the quarterly figures were reviewed in detail. " * 40
+    with Engine(smollm_path(), window=8, noise=0.0) as eng:
+        with pytest.raises(Stopped):
+            eng.stream_generate(prompt, should_stop=lambda: True).run()
+        with pytest.raises(Broken):
+            eng.stream_generate(prompt, should_stop=broken).run()
+        kept = eng.session.n_tokens  # what the cache lists is what it holds: reused next
+        assert eng.generate(prompt, max_tokens=2).stats.prompt_reused == kept

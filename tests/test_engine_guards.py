@@ -62,7 +62,8 @@ def test_copy_guard_emits_the_fresh_entity(engine, new_name):
     fresh = engine.generate(after, max_tokens=40)
     assert old.text.startswith(lead + "Lille") and fresh.text.startswith(lead + new_name)
 
-    unguarded = TolerantRule(**WIDE, guard_copies=False, guard_inserted=False)
+    unguarded = TolerantRule(**WIDE, guard_copies=False, guard_inserted=False,
+                             guard_removed=False)
     kept = engine.redraft(after, old, rule=unguarded, max_tokens=40)
     assert kept.text.startswith(lead + "Lille"), "control: without guards the old name stays"
 
@@ -160,8 +161,36 @@ def test_a_changed_number_is_re_derived_not_held(engine, template, old_value, ne
     assert new.stats.held > 0
     assert all(old_value not in s.text for s in new.spans if s.kind == "held")
 
-    wide_unguarded = TolerantRule(**WIDE, guard_copies=False, guard_inserted=False)
+    wide_unguarded = TolerantRule(**WIDE, guard_copies=False, guard_inserted=False,
+                                  guard_removed=False)
     stale = engine.redraft(after, old, rule=wide_unguarded, max_tokens=60)
     assert old_value in stale.text, "control: without guards the wide band keeps the old number"
     guarded = engine.redraft(after, old, rule=TolerantRule(**WIDE), max_tokens=60)
     assert old_value not in guarded.text and new_value in guarded.text
+
+
+# A value the edit replaced, where the model hesitates over the number: the noise is set so
+# wide that every decision counts as a near-tie both times (as on a base model that writes
+# some other percentage), and the inserted-content veto is off in both arms (as where the
+# fresh argmax is not the new value but a third one). Only the removed-word guard is left to
+# keep the old value out; the control without it states the value the edit removed.
+REMOVED_VALUE = ("Quarterly report. Revenue grew {} % over the year, driven by the new "
+                 "subscription plan. The board approved a second office in Lyon.")
+
+
+@pytest.mark.parametrize("old_value,new_value", [("12", "18"), ("4.5", "6.2")])
+def test_a_value_the_edit_removed_is_held_only_where_it_is_the_argmax(old_value, new_value):
+    eng = Engine(smollm_path(), window=PINNED_WINDOW, noise=12.0)
+    try:
+        before = SUMMARIZE.format(document=REMOVED_VALUE.format(old_value))
+        after = SUMMARIZE.format(document=REMOVED_VALUE.format(new_value))
+        old = eng.generate(before, max_tokens=40)
+        assert old_value in old.text
+        guarded = eng.redraft(after, old, rule=TolerantRule(guard_inserted=False),
+                              max_tokens=40)
+        assert old_value not in guarded.text and guarded.stats.held > 0
+        control = eng.redraft(after, old, max_tokens=40,
+                              rule=TolerantRule(guard_inserted=False, guard_removed=False))
+        assert old_value in control.text, "control: as a near-tie the removed value is kept"
+    finally:
+        eng.close()

@@ -213,3 +213,27 @@ def test_the_near_tie_rule_is_monotone_in_the_noise(old_margin, gap, noise, more
                for n in (noise, noise + more)]
     assert held_at[0] <= held_at[1]  # more noise never rejects what less noise held
     assert held_at[0] == (abs(old_margin) <= noise and float(row[30]) - float(row[31]) <= noise)
+
+
+def test_a_word_the_edit_removed_is_held_only_as_the_argmax_never_as_a_near_tie():
+    doc = "Revenue grew 12 % over the year, said Lisa."
+    pieces = ["Revenue", " grew", " 1", "2", " %", ",", " said", " Lisa", "."]
+    renamed = TolerantRule().prepare(edit(doc, doc.replace("12", "18"), pieces))
+    assert renamed.removed == frozenset({2, 3})  # the old value, both of its pieces
+    ctx = replace(renamed, old_margins=(0.1,) * len(pieces), noise=0.4)
+    row = logits_with(top=30, draft=31, gap=0.05)  # a coin flip before and after the edit
+    assert not TolerantRule().accept(row, 30, 31, 3, ctx)
+    assert TolerantRule().accept(row, 31, 31, 3, ctx)  # the argmax itself is always held
+    # Control: without the removed-word guard the same coin flip keeps the old value.
+    unguarded = TolerantRule(guard_removed=False)
+    off = replace(unguarded.prepare(edit(doc, doc.replace("12", "18"), pieces)),
+                  old_margins=(0.1,) * len(pieces), noise=0.4)
+    assert off.removed == frozenset() and TolerantRule().accept(row, 30, 31, 3, off)
+    # A removed word still present elsewhere in the new prompt, or a stopword, is not gone.
+    moved = doc.replace("12 %", "18 %, as in 12 days")
+    assert TolerantRule().prepare(edit(doc, moved, pieces)).removed == frozenset()
+    article = TolerantRule().prepare(edit("Revenue grew over the year.", "Revenue grew.",
+                                          ["Revenue", " over", " the", " year"]))
+    assert article.removed == frozenset({3})  # "year"; "over" and "the" are stopwords
+    negated = TolerantRule().prepare(edit("It is not ready.", "It is ready.", [" not", " ready"]))
+    assert negated.removed == frozenset({0})  # a negation is a fact
