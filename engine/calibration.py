@@ -94,26 +94,20 @@ class Measured(Protocol):
 M = TypeVar("M", bound=Measured)
 
 
-def _nothing(*_args: object) -> None:
-    return None
-
-
 def load_or_measure(
     version: str, key: str, directory: Path, read: Callable[[dict], M], measure: Callable[[], M],
-    *, what: str, before: Callable[[str], None] = _nothing, after: Callable[[], None] = _nothing,
+    *, what: str, measuring: Callable[[str], None] | None = None,
 ) -> M:
     """The saved measurement `version` for `key`, or a fresh one (saved when the folder
-    allows); `before(what)` and `after()` bracket a fresh measurement."""
+    allows), announced first by `measuring(what)`."""
     path = directory / f"{FILE_PREFIX}{version}-{key}.json"
     try:
         return read(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    before(what)
-    try:
-        measured = measure()
-    finally:
-        after()
+    if measuring is not None:
+        measuring(what)
+    measured = measure()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, json.dumps(measured.to_json()).encode())
@@ -123,18 +117,20 @@ def load_or_measure(
 
 
 def load_or_measure_costs(
-    session: KVSession, key: str, directory: Path, **brackets: Callable[..., None]
+    session: KVSession, key: str, directory: Path,
+    measuring: Callable[[str], None] | None = None,
 ) -> CostModel:
     return load_or_measure(COST_VERSION, key, directory, CostModel.from_json,
                            lambda: measure_costs(session),
-                           what="timing verification windows", **brackets)
+                           what="timing verification windows", measuring=measuring)
 
 
 def load_or_measure_noise(
-    session: KVSession, key: str, directory: Path, **brackets: Callable[..., None]
+    session: KVSession, key: str, directory: Path,
+    measuring: Callable[[str], None] | None = None,
 ) -> NoiseEstimate:
     from .noise_probe import measure_noise  # numpy: only when a model is loaded
 
     return load_or_measure(NOISE_VERSION, key, directory, NoiseEstimate.from_json,
                            lambda: measure_noise(session),
-                           what="measuring the batched-decode noise", **brackets)
+                           what="measuring the batched-decode noise", measuring=measuring)

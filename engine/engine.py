@@ -131,31 +131,27 @@ class Engine:
         key = (f"{model.fingerprint}-{cpu_key()}-t{threads}-b{self.session.n_batch}"
                f"-c{self.session.n_ctx}")
         folder = default_calibration_dir() if calibration_dir is None else Path(calibration_dir)
-        self.calibration_s = 0.0
-        t0 = time.perf_counter()
+        measured: list[str] = []
 
         def measuring(what: str) -> None:
-            nonlocal t0
-            t0 = time.perf_counter()
+            measured.append(what)
             if on_calibrate is not None:
                 on_calibrate(what)
 
-        def measured() -> None:
-            self.calibration_s += time.perf_counter() - t0
-
+        t0 = time.perf_counter()
         if window is None:
-            self.cost = load_or_measure_costs(self.session, key, folder,
-                                              before=measuring, after=measured)
+            self.cost = load_or_measure_costs(self.session, key, folder, measuring)
         self.noise_estimate = None if noise is not None else self._measured_noise(
-            key, folder, measuring, measured)
+            key, folder, measuring)
+        self.calibration_s = time.perf_counter() - t0 if measured else 0.0
         self.noise = noise if noise is not None else (
             self.noise_estimate.noise if self.noise_estimate else 0.0)
 
     def _measured_noise(
-        self, key: str, folder: Path, before: Callable[[str], None], after: Callable[[], None],
+        self, key: str, folder: Path, measuring: Callable[[str], None]
     ) -> NoiseEstimate | None:
         try:
-            return load_or_measure_noise(self.session, key, folder, before=before, after=after)
+            return load_or_measure_noise(self.session, key, folder, measuring)
         except ValueError:
             return None  # a context too small to measure in: no decision counts as a near-tie
 

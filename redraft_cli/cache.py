@@ -25,6 +25,7 @@ import os
 import shutil
 import stat
 import struct
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -169,8 +170,9 @@ class Cache:
 
         Anything inside the cache folder that has the wrong type (a file where a folder
         belongs, or the reverse) is redraft's own and is rebuilt; a cache folder that is not a
-        folder is reported (CacheError), since it may be someone else's file. Checked once per
-        Cache object (one command).
+        folder is reported (CacheError), since it may be someone else's file, and so is a
+        layout that cannot be written, with what fixes it. Checked once per Cache object (one
+        command).
         """
         if self._ensured:
             return
@@ -187,6 +189,10 @@ class Cache:
                     if (self.path / name).is_dir():
                         self._rebuild(self.path / name)
                     atomic_write_text(self.path / name, text, label="tag")
+        try:  # folders that exist already may still refuse writes (a read-only file system)
+            tempfile.TemporaryFile(dir=self.base).close()
+        except OSError as exc:
+            raise cache_io_error(self.base, exc) from None
         self._ensured = True
 
     def _rebuild(self, path: Path) -> None:
@@ -197,11 +203,9 @@ class Cache:
     def lock(self, key: str, *, timeout: float, what: str) -> Iterator[None]:
         self.ensure()
         path = self.base / "locks" / f"{key}.lock"
-        with cache_io(path):
-            if path.is_dir():
+        if path.is_dir():
+            with cache_io(path):
                 self._rebuild(path)
-            # Opened once here so a read-only or full cache says what fixes it.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
         with exclusive_lock(path, timeout=timeout, what=what):
             yield
 

@@ -89,16 +89,7 @@ class WatchSession:
     # --- main loop ------------------------------------------------------------------------
 
     def run(self) -> int:
-        import tempfile
-
-        from .cache import cache_io_error
-
-        # As `run` does, refuse before any answer if the cache cannot be written: created...
-        self.cache.ensure()
-        try:  # ...or, where it exists already, written (a read-only file system, say)
-            tempfile.TemporaryFile(dir=self.cache.base).close()
-        except OSError as exc:
-            raise cache_io_error(self.cache.base, exc) from None
+        self.cache.ensure()  # as `run` does: refuse before any answer if it cannot be written
         first = next(iter(self.jobs.values()))
         if self.opts.out is not None:
             check_writable(self.opts.out)
