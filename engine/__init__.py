@@ -41,6 +41,7 @@ from .stats import Stats, Timings
 if TYPE_CHECKING:
     from .engine import Engine
     from .rules import AcceptanceRule, ExactRule, TolerantRule, rule_by_name
+    from .sampling import Sampling
 
 _LAZY = {
     "Engine": ".engine",
@@ -48,6 +49,7 @@ _LAZY = {
     "ExactRule": ".rules",
     "TolerantRule": ".rules",
     "rule_by_name": ".rules",
+    "Sampling": ".sampling",
 }
 
 __all__ = [
@@ -57,7 +59,7 @@ __all__ = [
     "EngineError",
     "ExactRule", "InvalidModelError", "InvalidTokenError", "Message", "ModelFile",
     "ModelNotFoundError", "Prompt",
-    "PromptTooLongError", "RedraftError", "Result", "Span", "SpanKind", "Stats", "Stopped",
+    "PromptTooLongError", "RedraftError", "Result", "Sampling", "Span", "SpanKind", "Stats", "Stopped",
     "Stream",
     "Timings", "TokenEvent", "TolerantRule", "atomic_write_bytes", "calibration_files",
     "cpu_key", "cpu_name", "default_calibration_dir", "diff_words", "noise_files",

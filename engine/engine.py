@@ -32,6 +32,7 @@ from .noise import NoiseEstimate
 from .replay import replay
 from .result import Draft, Result, Stream
 from .rules import AcceptanceRule, ExactRule, rule_by_name
+from .sampling import Sampling, greedy
 from .spans import SpanBuilder, TokenEvent
 from .stats import Stats, Timings
 from .window import DEFAULT_COST, WindowPolicy
@@ -219,15 +220,16 @@ class Engine:
 
     def stream_generate(
         self, prompt: Prompt, *, max_tokens: int | None = None,
-        should_stop: StopCheck | None = None,
+        should_stop: StopCheck | None = None, sampling: Sampling | None = None,
     ) -> Stream:
         """Like `generate`, as a `Stream` of token events.
 
         `should_stop` is asked while the prompt is decoded (every few milliseconds); once it
         says True, iterating the stream raises `Stopped`. Between events the caller decides
-        itself: it stops by closing the stream."""
+        itself: it stops by closing the stream. `sampling` samples instead of decoding
+        greedily (None, or a temperature of 0: greedy)."""
         answer = self._run(as_messages(prompt), Draft(()), ExactRule(), max_tokens,
-                           should_stop=should_stop)
+                           should_stop=should_stop, sampling=sampling)
         return Stream(self._exclusive(answer))
 
     def stream_redraft(
@@ -238,10 +240,15 @@ class Engine:
         rule: str | AcceptanceRule = "tolerant",
         max_tokens: int | None = None,
         should_stop: StopCheck | None = None,
+        sampling: Sampling | None = None,
     ) -> Stream:
         """Like `redraft`, as a `Stream` of token events (`should_stop`: as in
         `stream_generate`). A draft whose token ids lie outside this model's vocabulary is
-        refused here with `InvalidTokenError`, before anything is decoded."""
+        refused here with `InvalidTokenError`, before anything is decoded.
+
+        With `sampling` at a temperature above 0, the answer is sampled and stays distributed
+        exactly as a sampled answer without the draft would be: each draft token is held with
+        its probability under the model, and `rule` is not used (see sampling.py)."""
         if isinstance(old, Result):
             draft = old.draft
         elif isinstance(old, Draft):
@@ -250,8 +257,10 @@ class Engine:
             draft = Draft(self.model.tokenize(old))
         self._check_tokens("the draft", draft.tokens)
         chosen = rule_by_name(rule) if isinstance(rule, str) else rule
+        if sampling is not None and not sampling.greedy:
+            chosen = ExactRule()
         answer = self._run(as_messages(new_prompt), draft, chosen, max_tokens,
-                           should_stop=should_stop)
+                           should_stop=should_stop, sampling=sampling)
         return Stream(self._exclusive(answer))
 
     def _check_tokens(self, what: str, tokens: Sequence[int]) -> None:
@@ -379,7 +388,7 @@ class Engine:
     def _run(
         self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None,
         *, reuse: str | None = None, confirming: bool = False, opening_exact: bool = False,
-        should_stop: StopCheck | None = None,
+        should_stop: StopCheck | None = None, sampling: Sampling | None = None,
     ) -> Generator[TokenEvent, None, Result]:
         t_start = time.perf_counter()
         session = self.session
@@ -411,6 +420,7 @@ class Engine:
             max_tokens=limit, anchor_n=self.anchor_n, probation=self.probation,
             start_probation=self.start_probation, prompt=prompt,
             quote_policy=quotes, counters=stats, is_blank=self.model.is_blank,
+            choose=greedy if sampling is None else sampling.chooser(),
         ):
             event = replace(event, text=decoder.piece(event.token))
             if spans.add(event):

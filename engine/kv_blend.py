@@ -16,21 +16,35 @@ guard sequence for the duration: a cell of two sequences is never reused.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
-from .blend_plan import BlendPlan
+from .blend_plan import BlendPlan, Span
 from .llama_backend import lib
 
-if TYPE_CHECKING:
-    from .kv_session import KVSession
+
+class BlendedSession(Protocol):
+    """What a blend needs of a KV session (kv_session.KVSession is one)."""
+
+    mem: Any
+    tokens: list[int]
+    approximate: tuple[Span, ...]
+    n_batch: int
+
+    def decode_into(
+        self, tokens: Sequence[int], *, seq: int, start: int, logits: bool = False
+    ) -> None: ...
+
+    def feed(self, tokens: Sequence[int], *, all_logits: bool, phase: str) -> np.ndarray: ...
+
+    def last_row(self) -> np.ndarray: ...
 
 SCRATCH = 1
 GUARD = 2
 
 
-def apply_plan(session: KVSession, prompt: Sequence[int], plan: BlendPlan, seq: int) -> np.ndarray:
+def apply_plan(session: BlendedSession, prompt: Sequence[int], plan: BlendPlan, seq: int) -> np.ndarray:
     """Make `session` hold `prompt` as `plan` says; return the logits after its last token."""
     L = lib()
     mem = session.mem
@@ -77,7 +91,7 @@ def apply_plan(session: KVSession, prompt: Sequence[int], plan: BlendPlan, seq: 
         L.llama_memory_seq_rm(mem, GUARD, -1, -1)
 
 
-def logits_at(session: KVSession, position: int, token: int, seq: int) -> np.ndarray:
+def logits_at(session: BlendedSession, position: int, token: int, seq: int) -> np.ndarray:
     """The logits after `token` decoded at `position` over the cells of `seq` before it, in the
     scratch sequence: what the cache holds there, probed without changing it."""
     L = lib()

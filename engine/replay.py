@@ -18,6 +18,7 @@ import numpy as np
 
 from .guards import EditContext
 from .rules import AcceptanceRule
+from .sampling import Chooser, greedy
 from .spans import HELD, REWRITTEN, TokenEvent
 from .stats import Stats
 from .window import WindowPolicy
@@ -118,6 +119,7 @@ def replay(
     quote_policy: WindowPolicy | None = None,
     counters: Stats | None = None,
     is_blank: Callable[[int], bool] = lambda t: False,
+    choose: Chooser = greedy,
 ) -> Iterator[TokenEvent]:
     """Yield the emitted tokens of the answer, each `held` (from the draft) or `rewritten`.
 
@@ -137,6 +139,8 @@ def replay(
     re-anchor are `strict` for the rule: tolerance is earned by agreeing with the model again
     first. Re-anchors and quotes match on the non-blank tokens (`is_blank`: whitespace-only
     pieces).
+    `choose(row, draft_token)` is the model's own token at a position (the argmax by default;
+    see sampling.py for lossless sampling, with which only exact matches are held).
     """
     if start_probation < 1:
         raise ValueError(f"start_probation must be at least 1, got {start_probation}")
@@ -192,7 +196,7 @@ def replay(
             p = None
         quoting = False
         if pending is None:
-            top = int(logits.argmax())
+            top = choose(logits, draft[p] if p is not None else None)
             if p is not None and not accept_old(logits, top, p):
                 c.divergences += 1
                 policy.observe(0, rejected=True)
@@ -239,10 +243,9 @@ def replay(
         base = decoder.n_tokens
         rows = decoder.feed(fed, all_logits=True, phase="verify")
         c.windows += 1
-        tops = rows.argmax(axis=1)
         j = 1
         while j < len(fed):
-            top = int(tops[j - 1])
+            top = choose(rows[j - 1], fed[j])
             if quoting:
                 if fed[j] != top:
                     break
@@ -263,7 +266,7 @@ def replay(
             continue
         c.divergences += not quoting
         window_policy.observe(j - 1, rejected=True)
-        correction = int(tops[j - 1])
+        correction = top  # the model's own choice where the window's draft was refused
         decoder.truncate(base + j)
         c.rollbacks += 1
         if not quoting:

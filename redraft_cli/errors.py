@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from .json_out import emit
+
 OK = 0
 CHANGED = 1
 USAGE = 2
@@ -114,7 +116,10 @@ def error_boundary(show_traceback: bool, *, json_errors: bool = False) -> Iterat
             traceback.print_exception(exc, file=sys.stderr)
         print_error(exc)
         if json_errors:
-            from .json_out import emit, error_document
-
             emit(error_document(exc))
         raise typer.Exit(exit_code_for(exc)) from None
+
+
+def error_document(exc: BaseException) -> dict[str, Any]:
+    """What `--json` prints when a command ends on an error (exit codes 2, 3 and 130)."""
+    return {"error": one_line(exc).removeprefix("error: "), "exit_code": exit_code_for(exc)}

@@ -7,8 +7,6 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import exit_code_for, one_line
-
 if TYPE_CHECKING:
     from redraft_engine import Stats
 
@@ -63,8 +61,3 @@ def answer_event(
 ) -> dict[str, Any]:
     return watch_event("answer", file=file, mode=mode.value, text=text, stats=stats_json(stats),
                        **fields)
-
-
-def error_document(exc: BaseException) -> dict[str, Any]:
-    """What `--json` prints when a command ends on an error (exit codes 2, 3 and 130)."""
-    return {"error": one_line(exc).removeprefix("error: "), "exit_code": exit_code_for(exc)}
