@@ -44,7 +44,9 @@ SCRATCH = 1
 GUARD = 2
 
 
-def apply_plan(session: BlendedSession, prompt: Sequence[int], plan: BlendPlan, seq: int) -> np.ndarray:
+def apply_plan(
+    session: BlendedSession, prompt: Sequence[int], plan: BlendPlan, seq: int
+) -> np.ndarray:
     """Make `session` hold `prompt` as `plan` says; return the logits after its last token."""
     L = lib()
     mem = session.mem
