@@ -101,6 +101,25 @@ def _prompt_reuse(raw: Any) -> str:
     return raw
 
 
+def _port(raw: Any) -> int:
+    value = _positive_int(raw)
+    if value > 65535:
+        raise ValueError(f"must be a TCP port (1-65535), got {raw!r}")
+    return value
+
+
+def _key_hashes(raw: Any) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"must be SHA-256 hex digests (a list or comma-separated), got {raw!r}")
+    digests = tuple(str(item).strip().lower() for item in items if str(item).strip())
+    for digest in digests:
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ValueError(f"must be SHA-256 hex digests (64 hex digits each; print one with "
+                             f"redraft serve --hash-key), got {digest!r}")
+    return digests
+
+
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 10**3, "kib": 1 << 10, "m": 1 << 20, "mb": 10**6,
           "mib": 1 << 20, "g": 1 << 30, "gb": 10**9, "gib": 1 << 30}
 
@@ -159,6 +178,19 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("lock_timeout", _seconds, 120.0, "seconds to wait for another process's target lock"),
     Key("debounce_ms", _positive_int, 50,
         "watch: a save is answered once the file has been quiet this long (ms)"),
+    Key("host", _text, "127.0.0.1",
+        "serve: address to listen on (other than loopback only with an API key)"),
+    Key("port", _port, 8080, "serve: TCP port"),
+    Key("api_key_sha256", _key_hashes, (),
+        "serve: accepted API keys, as SHA-256 hex digests (comma-separated); "
+        "REDRAFT_API_KEY may give one key in clear instead"),
+    Key("queue_size", _positive_int, 8,
+        "serve: requests that may wait for the engine; more get 429"),
+    Key("max_body", parse_size, 1 << 20, "serve: largest request body; larger get 413"),
+    Key("prompt_states", _positive_int, 8, "serve: KV states of recent prompts kept (LRU)"),
+    Key("prompt_states_size", parse_size, 256 << 20,
+        "serve: bound on the bytes of the kept KV states"),
+    Key("max_sessions", _positive_int, 64, "serve: document sessions kept (LRU)"),
 ]}
 TABLE_KEYS = ("targets", "tasks")
 TARGET_KEYS = ("source", "output")

@@ -15,8 +15,8 @@ from .tasks import BUILTIN_TASKS
 
 
 def _shown(name: str, value: Any) -> str:
-    if value is None:
-        return "(bundled SmolLM2-135M-Instruct)" if name == "model" else "(none)"
+    if value is None or value == ():
+        return "(none)" if name != "model" else "(bundled SmolLM2-135M-Instruct)"
     if name == "prompt_reuse" and value == AUTO:
         return (f"{AUTO} (watch: {WATCH_PROMPT_REUSE}, confirmed when idle; "
                 f"run: {FINAL_PROMPT_REUSE})")

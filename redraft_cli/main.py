@@ -1,4 +1,4 @@
-"""The `redraft` command line: run, watch, config, cache (and bench, when installed).
+"""The `redraft` command line: run, watch, serve, config, cache (and bench, when installed).
 
 Nothing here imports llama_cpp or the engine at import time: `redraft --help` and a `run`
 whose targets are unchanged never load the model.
@@ -259,6 +259,52 @@ def cache_clear_command(
         cache_clear(open_cache(config), everything=everything,
                     calibration_dir=Path(config.settings.calibration_dir),
                     console=make_console(stderr=False))
+
+
+@app.command("serve")
+def serve_cmd(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Address to listen on (default 127.0.0.1; another needs an API key: "
+        "REDRAFT_API_KEY or api_key_sha256).")] = None,
+    port: Annotated[int | None, typer.Option(
+        "--port", help="TCP port (default 8080).", min=1, max=65535)] = None,
+    model: ModelOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    rule: RuleOpt = None,
+    prompt_reuse: Annotated[str | None, typer.Option(
+        "--prompt-reuse", click_type=click.Choice(PROMPT_REUSE_CHOICES),
+        help="exact (auto, the default): reuse the KV cache up to the first edited token; "
+        "blend: also keep the unchanged text after an edit (approximate). A request may "
+        "choose with redraft.prompt_reuse.")] = None,
+    n_ctx: NCtxOpt = None,
+    threads: ThreadsOpt = None,
+    queue_size: Annotated[int | None, typer.Option(
+        "--queue-size", help="Requests that may wait for the engine (default 8); more get "
+        "429.", min=1)] = None,
+    hash_key: Annotated[bool, typer.Option(
+        "--hash-key", help="Read an API key from stdin, print its SHA-256 digest for "
+        "api_key_sha256, and exit.")] = False,
+) -> None:
+    """Serve the model over HTTP: OpenAI's chat completions with Predicted Outputs answered
+    by a redraft, document sessions, and a page racing a redraft against a fresh answer.
+
+    SIGTERM or Ctrl-C cancels the answers in progress and exits 0. Exit codes: 2 usage or
+    config error (a port in use, another host than loopback without an API key).
+    """
+    with _boundary(ctx):
+        from .serve.command import key_digest, serve_command
+
+        if hash_key:
+            typer.echo(key_digest())
+            raise typer.Exit(0)
+        from .config import load_config
+
+        config = load_config(flags=dict(
+            host=host, port=port, model=model, max_tokens=max_tokens, rule=rule,
+            prompt_reuse=prompt_reuse, n_ctx=n_ctx, threads=threads, queue_size=queue_size))
+        code = serve_command(config)
+    raise typer.Exit(code)
 
 
 def _register_bench() -> None:
