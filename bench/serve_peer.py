@@ -146,11 +146,13 @@ def clean_env() -> dict[str, str]:
 
 
 def peer_command(model: Path, threads: int, n_ctx: int, port: int,
-                 chat_format: str | None) -> list[str]:
+                 chat_format: str | None, cache: str = "ram") -> list[str]:
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
                "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-               "--n_threads_batch", str(threads), "--cache", "true", "--cache_type", "ram",
-               "--host", HOST, "--port", str(port), "--verbose", "false"]
+               "--n_threads_batch", str(threads), "--host", HOST, "--port", str(port),
+               "--verbose", "false"]
+    if cache == "ram":
+        command += ["--cache", "true", "--cache_type", "ram"]
     if chat_format:
         command += ["--chat_format", chat_format]
     return command
@@ -209,7 +211,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def start_peer(args: argparse.Namespace, logs: Path) -> contextlib.AbstractContextManager[Server]:
     command = peer_command(args.model_path, args.threads, args.n_ctx, free_port(),
-                           args.peer_chat_format)
+                           args.peer_chat_format, args.peer_cache)
     return running("peer", command, lambda s: get_json(f"{s.url}/v1/models") is not None, logs)
 
 
@@ -292,10 +294,20 @@ class Reply:
                 "usage": self.usage, "redraft": self.redraft}
 
 
+DEFAULT_SYSTEM = "You are a helpful assistant."
+SYSTEM = DEFAULT_SYSTEM
+RAW_PROMPTS: Callable[[list[dict[str, str]]], str] | None = None  # see peer_request
+
+
+def messages_for(prompt: str) -> list[dict[str, str]]:
+    system = [{"role": "system", "content": SYSTEM}] if SYSTEM else []
+    return [*system, {"role": "user", "content": prompt}]
+
+
 def request_body(prompt: str, max_tokens: int, prediction: str | None,
                  redraft: dict[str, str] | None, peer: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "model": "default", "messages": [{"role": "user", "content": prompt}],
+        "model": "default", "messages": messages_for(prompt),
         "temperature": 0, "max_tokens": max_tokens,
     }
     if prediction is not None:
@@ -331,7 +343,7 @@ def stream_chat(client: openai.OpenAI, body: dict[str, Any], peer: bool,
 
 def read_chunk(data: dict[str, Any], reply: Reply, parts: list[str], t0: float) -> None:
     for choice in data.get("choices") or []:
-        content = (choice.get("delta") or {}).get("content")
+        content = (choice.get("delta") or {}).get("content") or choice.get("text")
         if content:
             if reply.ttft_s is None:
                 reply.ttft_s = time.perf_counter() - t0
@@ -429,11 +441,43 @@ class CaseRecord:
 
 
 def peer_arm(client: openai.OpenAI, case: Any, max_tokens: int) -> Reply:
-    stream_chat(client, request_body(case.prompt(case.before), max_tokens, None, None, True),
-                peer=True)
+    peer_request(client, case.prompt(case.before), max_tokens)
     pause()
-    return stream_chat(client, request_body(case.prompt(case.after), max_tokens, None, None,
-                                            True), peer=True)
+    return peer_request(client, case.prompt(case.after), max_tokens)
+
+
+def peer_request(client: openai.OpenAI, prompt: str, max_tokens: int) -> Reply:
+    """A chat completion, or, for a model without a chat template, a text completion of the
+    very text redraft's engine renders: the peer would otherwise wrap it in a template of
+    its own choice (llama-2's), and the two servers would answer different prompts."""
+    if RAW_PROMPTS is None:
+        return stream_chat(client, request_body(prompt, max_tokens, None, None, True), peer=True)
+    body = {"model": "default", "prompt": RAW_PROMPTS(messages_for(prompt)),
+            "max_tokens": max_tokens, "temperature": 0, "extra_body": dict(PEER_GREEDY)}
+    reply = Reply()
+    parts: list[str] = []
+    t0 = time.perf_counter()
+    stream = client.completions.create(stream=True, **body)
+    try:
+        for chunk in stream:
+            read_chunk(chunk.to_dict(), reply, parts, t0)
+    finally:
+        stream.close()
+    reply.e2e_s = time.perf_counter() - t0
+    reply.text = "".join(parts)
+    return reply
+
+
+def raw_prompts(model: Path) -> Callable[[list[dict[str, str]]], str] | None:
+    """How redraft's engine renders messages for `model`, when the model has no chat
+    template (None when it has one: both servers then apply it)."""
+    from redraft_engine.llama_model import LlamaModel
+
+    loaded = LlamaModel(model)
+    if loaded.chat_template is not None:
+        loaded.close()
+        return None
+    return loaded.render_chat
 
 
 def redraft_arm(client: openai.OpenAI, server: Server, case: Any, max_tokens: int,
@@ -462,6 +506,11 @@ def settle(server: Server) -> None:
 
 def prompt_tokens(client: openai.OpenAI, peer: bool) -> int | None:
     """How many tokens a server makes of one short user message (its chat template)."""
+    if peer and RAW_PROMPTS is not None:
+        usage = client.completions.create(
+            model="default", prompt=RAW_PROMPTS(messages_for(PROBE_PROMPT)), max_tokens=1,
+            temperature=0).usage
+        return None if usage is None else usage.prompt_tokens
     reply = complete_chat(client, request_body(PROBE_PROMPT, 1, None, None, peer))
     return (reply.usage or {}).get("prompt_tokens")
 
@@ -470,35 +519,60 @@ def run_compare(args: argparse.Namespace, cases: list[Any], logs: Path) -> dict[
     records = [CaseRecord(c) for c in cases]
     settings = {"rule": args.rule, "prompt_reuse": args.prompt_reuse}
     template: dict[str, Any] = {}
+    failures: list[dict[str, Any]] = []
     for rep in range(args.repeat):
-        with start_peer(args, logs) as peer, \
-                start_redraft(args, logs, args.max_tokens) as red:
-            peer_client, red_client = client_for(peer), client_for(red)
-            # Every repeat's servers see the same requests in the same order, this one first.
-            probe = {"prompt": PROBE_PROMPT, "peer": prompt_tokens(peer_client, True),
-                     "redraft": prompt_tokens(red_client, False)}
-            settle(red)
-            if not template and probe["peer"] != probe["redraft"]:
-                progress(f"warning: the servers render the chat differently: {probe['peer']} "
-                         f"prompt tokens (peer) against {probe['redraft']} (redraft) for "
-                         f"{PROBE_PROMPT!r}")
-            template = template or probe
-            for i, record in enumerate(records):
-                order = ["peer", "redraft"] if (i + rep) % 2 == 0 else ["redraft", "peer"]
-                got: dict[str, Any] = {}
-                for arm in order:
-                    if arm == "peer":
-                        got["peer"] = peer_arm(peer_client, record.case, args.max_tokens)
-                    else:
-                        got["redraft"] = redraft_arm(red_client, red, record.case,
-                                                     args.max_tokens, settings)
-                    pause()
-                old, predicted, fresh = got["redraft"]
-                record.runs.append(CaseRun(got["peer"], old, predicted, fresh, order))
-                progress(f"compare rep {rep + 1}/{args.repeat} case {i + 1}/{len(records)} "
-                         f"{record.case.id}: peer {got['peer'].e2e_s:.2f} s, redraft "
-                         f"{predicted.e2e_s:.2f} s, held {fmt(predicted.held_fraction)}")
-    return {"prompt_tokens_of_probe": template, **summarize_compare(records)}
+        pending = list(enumerate(records))
+        while pending:
+            with start_peer(args, logs) as peer, \
+                    start_redraft(args, logs, args.max_tokens) as red:
+                template = template or probe_templates(peer, red)
+                pending = compare_cases(args, rep, pending, peer, red, settings, failures)
+    return {"prompt_tokens_of_probe": template, "server_failures": failures,
+            **summarize_compare(records)}
+
+
+def probe_templates(peer: Server, red: Server) -> dict[str, Any]:
+    probe = {"prompt": PROBE_PROMPT, "peer": prompt_tokens(client_for(peer), True),
+             "redraft": prompt_tokens(client_for(red), False)}
+    settle(red)
+    if probe["peer"] != probe["redraft"]:
+        progress(f"warning: the servers render the chat differently: {probe['peer']} "
+                 f"prompt tokens (peer) against {probe['redraft']} (redraft) for "
+                 f"{PROBE_PROMPT!r}")
+    return probe
+
+
+def compare_cases(args: argparse.Namespace, rep: int, pending: list[tuple[int, CaseRecord]],
+                  peer: Server, red: Server, settings: dict[str, str],
+                  failures: list[dict[str, Any]]) -> list[tuple[int, CaseRecord]]:
+    """Run `pending` cases on these servers; the cases left when a server breaks down (the
+    case it broke on is recorded as a failure and skipped), to run on new servers."""
+    peer_client, red_client = client_for(peer), client_for(red)
+    for k, (i, record) in enumerate(pending):
+        order = ["peer", "redraft"] if (i + rep) % 2 == 0 else ["redraft", "peer"]
+        got: dict[str, Any] = {}
+        try:
+            for arm in order:
+                if arm == "peer":
+                    got["peer"] = peer_arm(peer_client, record.case, args.max_tokens)
+                else:
+                    got["redraft"] = redraft_arm(red_client, red, record.case,
+                                                 args.max_tokens, settings)
+                pause()
+        except openai.APIConnectionError as exc:
+            who = peer if next(arm for arm in order if arm not in got) == "peer" else red
+            failures.append({"repeat": rep + 1, "case": record.case.id, "server": who.name,
+                             "exit_code": who.proc.poll(), "error": str(exc),
+                             "log_tail": who.log_tail(15)})
+            progress(f"compare rep {rep + 1} case {record.case.id}: {who.name} failed "
+                     f"({exc}; exit {who.proc.poll()}); skipped, servers restarted")
+            return pending[k + 1:]
+        old, predicted, fresh = got["redraft"]
+        record.runs.append(CaseRun(got["peer"], old, predicted, fresh, order))
+        progress(f"compare rep {rep + 1}/{args.repeat} case {i + 1} "
+                 f"{record.case.id}: peer {got['peer'].e2e_s:.2f} s, redraft "
+                 f"{predicted.e2e_s:.2f} s, held {fmt(predicted.held_fraction)}")
+    return []
 
 
 def case_result(record: CaseRecord) -> dict[str, Any]:
@@ -535,7 +609,7 @@ def case_result(record: CaseRecord) -> dict[str, Any]:
 
 
 def summarize_compare(records: list[CaseRecord]) -> dict[str, Any]:
-    results = [case_result(r) for r in records]
+    results = [case_result(r) for r in records if r.runs]
     by_category: dict[str, Any] = {}
     for category in sorted({r["category"] for r in results}):
         rows = [r for r in results if r["category"] == category]
@@ -597,10 +671,10 @@ def served_redraft(client: openai.OpenAI, server: Server, case: Any, max_tokens:
 def in_process_redraft(engine: Any, case: Any, rule: str, old_as_text: bool) -> dict[str, Any]:
     """The old answer, then the timed redraft of it: from the Result (with its prompt and
     margins) or, as the server gets it, from its text alone."""
-    old = engine.generate(case.prompt(case.before))
+    old = engine.generate(messages_for(case.prompt(case.before)))
     pause()
     t0 = time.perf_counter()
-    result = engine.redraft(case.prompt(case.after), old.text if old_as_text else old,
+    result = engine.redraft(messages_for(case.prompt(case.after)), old.text if old_as_text else old,
                             rule=rule)
     wall = time.perf_counter() - t0
     pause()
@@ -882,12 +956,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                     help="load: redraft serve's --queue-size (default: the server's)")
     ap.add_argument("--load-requests", type=int, default=LOAD_PER_THREAD,
                     help="requests per load thread")
+    ap.add_argument("--peer-cache", default="ram", choices=("ram", "off"),
+                    help="the peer's prompt cache (off: it still reuses the prefix of its last "
+                    "prompt). Each state its RAM cache keeps carries a copy of the logits of "
+                    "every token (about 1 MB a token with Gemma 3's 262k vocabulary), which its "
+                    "size cap does not count: with Gemma 3 it runs this machine out of memory")
     ap.add_argument("--peer-chat-format", default=None, metavar="NAME",
                     help="the peer's --chat_format (default: its own pick from the GGUF: the "
                     "template in its metadata, else llama-2)")
     ap.add_argument("--in-process-old", default="result", choices=("result", "text"),
                     help="overhead: the in-process arm redrafts the old Result (default) or "
                     "only its text, as a Predicted Outputs request gives it")
+    ap.add_argument("--system", default=DEFAULT_SYSTEM,
+                    help="system message of every request ('' for none). Given explicitly, "
+                    "both servers render the same prompt: without one, the peer's template "
+                    "adds the model's default system message and redraft's adds none")
     ap.add_argument("--rule", default="tolerant", choices=("tolerant", "exact"))
     ap.add_argument("--prompt-reuse", default="exact", choices=("exact", "blend"))
     ap.add_argument("--json", type=Path, default=None,
@@ -898,6 +981,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         ap.error("--repeat, --disconnect-repeat, --threads, --load-threads and "
                  "--load-requests must be at least 1")
     args.model_path, args.model_name = resolve_model(args.model)
+    global SYSTEM, RAW_PROMPTS
+    SYSTEM = args.system
+    RAW_PROMPTS = raw_prompts(args.model_path)
     return args
 
 

@@ -17,6 +17,7 @@ from .interrupts import deferred_interrupts, interrupt_pending
 from .kv_blend import GUARD, SCRATCH, apply_plan
 from .llama_backend import lib
 from .llama_model import LlamaModel
+from .prefix import shared_prefix
 from .stats import Timings
 
 SEQ = 0
@@ -270,13 +271,8 @@ class KVSession:
         """
         if len(prompt) >= self.n_ctx:
             raise PromptTooLongError(len(prompt), self.n_ctx)
-        common = 0
         exact_until = min((start for start, _ in self.approximate), default=len(self.tokens))
-        for a, b in zip(self.tokens[:exact_until], prompt):
-            if a != b:
-                break
-            common += 1
-        keep = min(common, len(prompt) - 1)
+        keep = min(shared_prefix(self.tokens[:exact_until], prompt), len(prompt) - 1)
         # Asked before the tail is dropped: a sliding-window cache whose window cells all lie
         # in the tail would report the full-attention cells' first position once they are gone.
         if not self._holds_window_before(keep):

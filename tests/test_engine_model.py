@@ -7,6 +7,7 @@ import pytest
 from helpers.edit_pairs import EDIT_PAIRS, LIBRARY, SUMMARIZE
 from helpers.models import MODEL_PARAMS, MODEL_PATHS, PINNED_WINDOW
 from redraft_engine import HELD, REWRITTEN, Engine
+from redraft_engine.prefix import shared_prefix
 
 pytestmark = pytest.mark.model
 
@@ -190,19 +191,10 @@ def test_snapshot_rollback_path_matches_normal_path(engine):
     assert rollbacks > 0  # the snapshot path was exercised
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def test_prefix_reuse_recomputes_only_the_changed_tail(engine):
     base = SUMMARIZE + LIBRARY
     edited_prompt = base + " Parking is free."
-    shared = common_prefix(engine.prompt_tokens(base), engine.prompt_tokens(edited_prompt))
+    shared = shared_prefix(engine.prompt_tokens(base), engine.prompt_tokens(edited_prompt))
     n_prompt = len(engine.prompt_tokens(edited_prompt))
     assert n_prompt - shared > 3  # the edit changes a few tokens at the end
 

@@ -4,11 +4,9 @@ page, and the routers of the OpenAI-compatible API and of document sessions."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .api_errors import ApiError, as_api_error
 from .keys import key_accepted
+from .options import ServeOptions
 from .sessions import SessionStore
 from .worker import Busy, EngineUnavailable, EngineWorker, ShuttingDown
 
 log = logging.getLogger("redraft.serve")
 STATIC = Path(__file__).parent / "static"
 GUARDED_PREFIXES = ("/v1/", "/race/")  # the page, its files and /health need no key
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    """What the routes need besides the engine: defaults of the redraft settings."""
-
-    model_id: str
-    max_tokens: int
-    rule: str
-    prompt_reuse: str
-    max_body: int
-    max_sessions: int
-    key_hashes: frozenset[str] = frozenset()
 
 
 class RequireKey:
@@ -201,6 +187,3 @@ def first_param(errors: Any) -> str | None:
             return ".".join(loc)
     return None
 
-
-def json_line(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

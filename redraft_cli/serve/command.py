@@ -94,7 +94,8 @@ def serve_command(config: Config) -> int:
 
     import uvicorn
 
-    from .app import ServeOptions, create_app
+    from .app import create_app
+    from .options import ServeOptions
     from .prompt_states import PromptStates
     from .server import StoppingServer
     from .worker import EngineWorker

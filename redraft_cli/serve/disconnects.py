@@ -48,11 +48,13 @@ async def while_connected(request: Request, awaitable: Awaitable[T]) -> T:
     return work.result()
 
 
-def sse(data: Any) -> str:
-    """One server-sent event carrying `data` as JSON (or as it is, for a string)."""
+def sse(data: Any, event: str | None = None) -> str:
+    """One server-sent event carrying `data` as JSON (or as it is, for a string), named
+    `event` when given."""
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False,
                                                          separators=(",", ":"))
-    return f"data: {text}\n\n"
+    name = "" if event is None else f"event: {event}\n"
+    return f"{name}data: {text}\n\n"
 
 
 class EventStream(StreamingResponse):

@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from .api_errors import ApiError, as_api_error
-from .app import ServeOptions
 from .chat_json import Completion
 from .chat_request import (
     ChatRequest,
@@ -25,6 +24,7 @@ from .chat_request import (
 )
 from .chat_work import ChatPlan, Finished, Piece, chat_work
 from .disconnects import CLIENT_CLOSED, ClientGone, EventStream, sse, while_connected
+from .options import ServeOptions
 from .worker import EngineWorker
 
 log = logging.getLogger("redraft.serve")

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from redraft_engine.prefix import shared_prefix
+
 if TYPE_CHECKING:
     from redraft_engine import Engine
 
@@ -21,15 +23,6 @@ class SavedState:
     tokens: tuple[int, ...]
     data: bytes
     approximate: tuple[tuple[int, int], ...]
-
-
-def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class PromptStates:

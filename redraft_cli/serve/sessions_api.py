@@ -43,8 +43,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from redraft_cli.tasks import BUILTIN_TASKS, Task, TaskError, custom_task
 
 from .api_errors import ApiError, as_api_error
-from .app import ServeOptions, json_line
-from .disconnects import CLIENT_CLOSED, ClientGone, EventStream, aclose, while_connected
+from .disconnects import CLIENT_CLOSED, ClientGone, EventStream, aclose, sse, while_connected
+from .options import ServeOptions
 from .session_runs import CANCELLED, ArmDone, ArmStart, Delta, Item, race_work, refresh_work
 from .sessions import Session, SessionStore, Ticket
 from .worker import EngineWorker, Work
@@ -196,13 +196,13 @@ async def event_stream(request: Request, session: Session, ticket: Ticket, docum
             while item is not None:
                 if isinstance(item, ArmDone) and kept(item, race):
                     if sessions.finish(session, ticket, document, item.result):
-                        yield sse("done", arm_tag(item.arm, race) | summary(item.result)
+                        yield named_event("done", arm_tag(item.arm, race) | summary(item.result)
                                   | {"revision": session.revision} | mode_tag(item, race))
                     else:
-                        yield sse("cancelled", arm_tag(item.arm, race))
+                        yield named_event("cancelled", arm_tag(item.arm, race))
                     return
                 if item == CANCELLED:
-                    yield sse("cancelled", {})
+                    yield named_event("cancelled", {})
                     return
                 event = progress_event(item, race)
                 if event is not None:
@@ -212,7 +212,7 @@ async def event_stream(request: Request, session: Session, ticket: Ticket, docum
             error = as_api_error(exc)
             if error.status >= 500:
                 log.error("session %s: the refresh failed", session.id, exc_info=exc)
-            yield sse("error", {"message": error.message, "code": error.code})
+            yield named_event("error", {"message": error.message, "code": error.code})
         finally:
             session.release(ticket)
             await aclose(items)
@@ -224,11 +224,12 @@ def progress_event(item: Item, race: bool) -> str | None:
     """The event of an item that does not end the stream (a refresh does not announce its
     only arm)."""
     if isinstance(item, ArmStart):
-        return sse("start", {"arm": item.arm}) if race else None
+        return named_event("start", {"arm": item.arm}) if race else None
     if isinstance(item, Delta):
-        return sse("delta", arm_tag(item.arm, race) | {"text": item.text, "kind": item.kind})
+        delta = {"text": item.text, "kind": item.kind}
+        return named_event("delta", arm_tag(item.arm, race) | delta)
     if isinstance(item, ArmDone):
-        return sse("done", arm_tag(item.arm, race) | summary(item.result))
+        return named_event("done", arm_tag(item.arm, race) | summary(item.result))
     raise TypeError(f"unexpected item {item!r}")
 
 
@@ -251,5 +252,5 @@ def summary(result: Result) -> dict[str, Any]:
             "tokens": stats.emitted, "held": stats.held, "stats": stats.to_dict()}
 
 
-def sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json_line(data)}\n\n"
+def named_event(event: str, data: dict[str, Any]) -> str:
+    return sse(data, event)
