@@ -150,3 +150,19 @@ def test_what_openai_refuses_with_a_prediction_is_refused(client, model_id, refu
     assert raised.value.status_code == 400
     assert raised.value.param == param
     assert raised.value.body["type"] == "invalid_request_error"
+
+
+def test_a_stream_that_ends_inside_a_character_carries_the_whole_text(client, model_id):
+    """An answer cut by max_tokens inside a multi-byte character ends with the replacement
+    character in the message; the stream must carry it too (its tokens' events had none)."""
+    ask_emoji = [{"role": "user", "content": "Write five emoji and nothing else."}]
+    whole = client.chat.completions.create(model=model_id, messages=ask_emoji, max_tokens=1)
+    text = whole.choices[0].message.content
+    assert text.endswith("\ufffd")  # the case this test needs: the cut falls in a character
+    chunks = list(client.chat.completions.create(model=model_id, messages=ask_emoji,
+                                                 max_tokens=1, stream=True))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == text
+    pieces = [c.model_extra["redraft"] for c in chunks if "tokens" in c.model_extra.get(
+        "redraft", {})]
+    assert sum(p["tokens"] for p in pieces) == 1  # the added text counts no token

@@ -68,14 +68,20 @@ def chat_work(plan: ChatPlan) -> Work:
                 predicted = (engine.count_tokens(plan.prediction) if draft is None
                              else len(draft.tokens))
                 source = "text" if draft is None else "answer"
+            sent, held = 0, False
             try:
                 for piece in pieces(stream):
                     yield piece
+                    sent, held = sent + len(piece.text), piece.held
                     if turn.should_stop():
                         return
             finally:
                 stream.close()
             assert stream.result is not None
+            if len(stream.result.text) > sent:
+                # The answer ended inside a character: the engine's text carries the
+                # replacement character its events never did.
+                yield Piece(stream.result.text[sent:], held, 0)
             turn.answers.remember(stream.result)
             yield Finished(stream.result, predicted, plan.max_tokens, source)
         finally:
