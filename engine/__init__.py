@@ -31,7 +31,7 @@ from .files import (
     remove_temporaries,
     temporary_prefix,
 )
-from .guards import Edit, EditContext, diff_words
+from .guards import Edit, diff_words
 from .messages import Message, Prompt
 from .model_source import ModelFile
 from .result import Draft, Result, Stream
@@ -40,12 +40,14 @@ from .stats import Stats, Timings
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .policy import EditContext
     from .rules import AcceptanceRule, ExactRule, TolerantRule, rule_by_name
     from .sampling import Sampling
 
 _LAZY = {
     "Engine": ".engine",
     "AcceptanceRule": ".rules",
+    "EditContext": ".policy",
     "ExactRule": ".rules",
     "TolerantRule": ".rules",
     "rule_by_name": ".rules",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from .decode_lock import decode_turn
 from .messages import Message, Prompt, as_messages
+from .policy import Place
 from .result import Draft, Result, Stream
 from .rules import AcceptanceRule, rule_by_name
 from .spans import TokenEvent
@@ -82,7 +83,7 @@ class Confirmation:
         messages = as_messages(prompt)
         if old is None:
             answer = self._run(messages, draft, chosen, max_tokens, reuse="exact",
-                               confirming=True, should_stop=should_stop)
+                               opening=Place.SHOWN_OPENING, should_stop=should_stop)
         else:
             answer = self._confirm_or_redraft(messages, draft, old, chosen, max_tokens,
                                               should_stop)
@@ -94,8 +95,8 @@ class Confirmation:
     ) -> Generator[TokenEvent, None, Result]:
         """Re-verify `shown`, its opening on exact match only; if the exact cache opens
         otherwise, drop that attempt (at most the opening was decoded) and redraft `old`."""
-        attempt = self._run(messages, shown, rule, max_tokens, reuse="exact", confirming=True,
-                            opening_exact=True, should_stop=should_stop)
+        attempt = self._run(messages, shown, rule, max_tokens, reuse="exact",
+                            opening=Place.RECHECKED_OPENING, should_stop=should_stop)
         opening = list(shown.tokens[: self.start_probation])
         matched: list[TokenEvent] = []
         try:

@@ -2,7 +2,7 @@
 
 Two processes that decode at once on a small CPU starve each other: llama.cpp's threads wait
 for each other at every layer, and with the other process's threads in the way one generation
-was measured 3-40x slower (bench/cpu_contention.py --pair). Taking turns costs each at most
+was measured 3-40x slower (benchmarks/cpu_contention.py --pair). Taking turns costs each at most
 the other's call. The lock is an flock on a file, released by the kernel if a process dies.
 """
 

@@ -19,18 +19,18 @@ from .defaults import (
     BLEND_TAIL,
     DEFAULT_MAX_TOKENS,
     DEFAULT_N_CTX,
-    DEFAULT_PROBATION,
     DEFAULT_START_PROBATION,
     PROMPT_REUSE_MODES,
 )
 from .errors import InvalidTokenError
-from .guards import Edit, EditContext
+from .guards import Edit
 from .kv_session import KVSession
 from .llama_model import LlamaModel
 from .messages import Message, Prompt, as_messages, message_text
 from .model_source import ENV_VAR, ModelFile
 from .noise import NoiseEstimate
-from .replay import replay
+from .policy import EditContext, Place
+from .replay import ReplaySettings, replay
 from .result import Draft, Result, Stream
 from .rules import AcceptanceRule, ExactRule, rule_by_name
 from .sampling import Sampling, greedy
@@ -62,11 +62,8 @@ class Engine(Confirmation):
     `rules.TolerantRule`); by default measured once for this model on this machine and kept in
     `calibration_dir` (the whole measurement is `noise_estimate`). 0 turns the near-tie rule
     off.
-    probation: how many tokens after each jump back into the old answer are held only on exact
-    match or a near-tie (0 by default: measured, see defaults.py).
-    start_probation: how many answer tokens from the start are held on exact match, as a
-    near-tie only when the edit inserted no content, and by the rule's band only when the edit
-    changed no word (spacing or punctuation only).
+    start_probation: how many answer tokens from the start form the answer's opening, held as
+    policy.py's table says for the opening.
     prompt_reuse: "exact" reuses the KV cache up to the first changed prompt token; "blend"
     also keeps the KV of the unchanged text after an edit, moved to its new position, and
     decodes only the edited spans, a few tokens after each and the prompt's tail (see
@@ -91,7 +88,6 @@ class Engine(Confirmation):
         window: int | None = None,
         max_window: int = 128,
         anchor_n: int = 3,
-        probation: int = DEFAULT_PROBATION,
         start_probation: int = DEFAULT_START_PROBATION,
         noise: float | None = None,
         prompt_reuse: str = "exact",
@@ -104,8 +100,6 @@ class Engine(Confirmation):
             raise ValueError(f"window must be at least 1, got {window}")
         if anchor_n < 1:
             raise ValueError(f"anchor_n must be at least 1, got {anchor_n}")
-        if probation < 0:
-            raise ValueError(f"probation must be at least 0, got {probation}")
         if start_probation < 1:
             raise ValueError(f"start_probation must be at least 1, got {start_probation}")
         if noise is not None and not noise >= 0:
@@ -123,7 +117,6 @@ class Engine(Confirmation):
         self.max_window = min(max_window, self.session.n_batch - 1)  # + the token it rides on
         self.window = None if window is None else min(window, self.max_window)
         self.anchor_n = anchor_n
-        self.probation = probation
         self.start_probation = start_probation
         self.prompt_reuse = prompt_reuse
         self.decode_lock = None if decode_lock is None else Path(decode_lock)
@@ -287,8 +280,8 @@ class Engine(Confirmation):
             self._streaming = False
 
     def _edit_context(
-        self, messages: list[Message], draft: Draft, rule: AcceptanceRule, *,
-        confirming: bool = False, opening_exact: bool = False,
+        self, messages: list[Message], draft: Draft, rule: AcceptanceRule, limit: int,
+        opening: Place,
     ) -> EditContext:
         if not draft.tokens:
             return EditContext(eog=self.model.eog)
@@ -299,13 +292,15 @@ class Engine(Confirmation):
             draft_pieces=self.model.text_pieces(draft.tokens),
             tokenize=self.model.tokenize,
             eog=self.model.eog,
+            fences=self.model.fence_tokens,
+            cut=len(draft.tokens) >= limit,
         ))
         return replace(ctx, old_margins=tuple(draft.margins or ()), noise=self.noise,
-                       opening_after_edit=confirming, opening_exact=opening_exact)
+                       opening=opening, opening_tokens=self.start_probation)
 
     def _run(
         self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None,
-        *, reuse: str | None = None, confirming: bool = False, opening_exact: bool = False,
+        *, reuse: str | None = None, opening: Place = Place.OPENING,
         should_stop: StopCheck | None = None, sampling: Sampling | None = None,
     ) -> Generator[TokenEvent, None, Result]:
         t_start = time.perf_counter()
@@ -322,24 +317,22 @@ class Engine(Confirmation):
                 next_logits, reused = session.prefill(prompt)
         wanted = self.max_tokens if max_tokens is None else max_tokens
         limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
-        ctx = self._edit_context(messages, draft, rule, confirming=confirming,
-                                 opening_exact=opening_exact)
-        policy = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
-        quotes = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window,
-                              prior=QUOTE_PRIOR)
+        ctx = self._edit_context(messages, draft, rule, limit, opening)
+        windows = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
+        settings = ReplaySettings(
+            max_tokens=limit, anchor_n=self.anchor_n, prompt=prompt,
+            quote_windows=WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window,
+                                       prior=QUOTE_PRIOR),
+            is_blank=self.model.is_blank,
+            choose=greedy if sampling is None else sampling.chooser())
         stats = Stats(prompt_tokens=len(prompt), prompt_reused=reused, prompt_shifted=shifted,
                       blend_fallback=fallback or "")
         decoder = self.model.text_decoder()
         spans = SpanBuilder()
         tokens: list[int] = []
         margins: list[float] = []
-        for event in replay(
-            session, next_logits, list(draft.tokens), rule, ctx, policy,
-            max_tokens=limit, anchor_n=self.anchor_n, probation=self.probation,
-            start_probation=self.start_probation, prompt=prompt,
-            quote_policy=quotes, counters=stats, is_blank=self.model.is_blank,
-            choose=greedy if sampling is None else sampling.chooser(),
-        ):
+        for event in replay(session, next_logits, list(draft.tokens), ctx, windows, settings,
+                            stats):
             event = replace(event, text=decoder.piece(event.token))
             if spans.add(event):
                 event = replace(event, starts_span=True)

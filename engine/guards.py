@@ -1,4 +1,5 @@
-"""Which draft tokens may be held only on exact match, and which tokens the edit introduced.
+"""What an edit changed, read per word: the old answer's guarded tokens (the `Kind` column of
+the policy table) and the words the edit removed or inserted (its vetoes).
 
 Copied content is re-derived exactly; only the model's own phrasing is held with tolerance.
 Decisions are taken per word of the old answer, because names and numbers split into sub-word
@@ -28,56 +29,19 @@ STOPWORDS = frozenset(
 
 
 @dataclass(frozen=True)
-class EditContext:
-    """Facts about one redraft that acceptance rules consult at every position.
-
-    exact_only: old-answer token indices that may be held only where they equal the argmax
-        or where their decision was a near-tie both before and after the edit.
-    removed: old-answer token indices of words the edit took out of the prompt; held only
-        where they equal the argmax, never as a near-tie or on the band: the value an edit
-        replaced is never a coin flip worth keeping.
-    inserted: token ids that carry content the edit inserted; where the argmax is one of them,
-        the draft is held only on exact match so the new content can enter.
-    eog: end-of-generation token ids.
-    old_margins: each old-answer token's decision margin when it was chosen (empty: unknown).
-    noise: the model's batched-versus-serial logit noise; a decision whose old margin and new
-        gap both lie within it was a coin flip before the edit and still is.
-    words_kept: the rule trusts that the edit changed no word of the prompt (only spacing or
-        punctuation), so the replay lets the band hold even the answer's opening tokens.
-    opening_after_edit: the draft's opening was itself decided under the edited prompt (a
-        confirmation re-verifies an answer already redrafted for the edit), so a coin flip there
-        is held as a near-tie even where the edit inserted content.
-    opening_exact: the draft's opening is held only where it is the argmax, coin flips
-        included (a confirmation that redrafts the old answer when the exact prompt opens
-        otherwise); an edit that changed no word still leaves the opening to the rule's band.
-    """
-
-    exact_only: frozenset[int] = frozenset()
-    removed: frozenset[int] = frozenset()
-    inserted: frozenset[int] = frozenset()
-    eog: frozenset[int] = frozenset()
-    old_margins: Sequence[float] = ()
-    noise: float = 0.0
-    words_kept: bool = False
-    opening_after_edit: bool = False
-    opening_exact: bool = False
-
-    def near_tie(self, old_index: int, gap: float) -> bool:
-        """Was the old decision at `old_index` within the noise, and is the new gap too?"""
-        if not 0 <= old_index < len(self.old_margins):
-            return False
-        return abs(self.old_margins[old_index]) <= self.noise and gap <= self.noise
-
-
-@dataclass(frozen=True)
 class Edit:
-    """Everything a rule may need to prepare its guards for one redraft."""
+    """Everything a rule may need to prepare its policy for one redraft.
+
+    fences: token ids that write a code fence; cut: the old answer reached this redraft's
+    token limit (it was cut, not ended by the model)."""
 
     old_prompt: str | None
     new_prompt: str
     draft_pieces: Sequence[str]
     tokenize: Callable[[str], list[int]]
     eog: frozenset[int]
+    fences: frozenset[int] = frozenset()
+    cut: bool = False
 
 
 def words(text: str) -> list[str]:
@@ -149,14 +113,14 @@ def is_content_word(word: str, min_len: int) -> bool:
     return len(word) >= min_len
 
 
-def exact_only_indices(edit: Edit, *, copy_min_len: int, copies: bool = True) -> frozenset[int]:
-    """Old-answer token indices to hold only on exact match.
+def guarded_indices(edit: Edit, *, copy_min_len: int) -> tuple[frozenset[int], frozenset[int]]:
+    """Old-answer token indices that carry fixed content, and those that carry copies.
 
-    A token is guarded when it carries a digit, when its word occurs in the text the edit
-    removed, or (with `copies`) when its word is a content word (name, number, long word) copied
-    from the old or new prompt.
+    Fixed: a digit, or a word that occurs in the text the edit removed. Copies: a content word
+    (name, number, long word) that the old or the new prompt holds.
     """
-    guarded: set[int] = set()
+    fixed: set[int] = set()
+    copies: set[int] = set()
     removed: frozenset[str] = frozenset()
     if edit.old_prompt is not None:
         removed, _ = diff_words(edit.old_prompt, edit.new_prompt)
@@ -165,11 +129,28 @@ def exact_only_indices(edit: Edit, *, copy_min_len: int, copies: bool = True) ->
         prompt_words |= {w.lower() for w in words(edit.old_prompt)}
     for word, idx in token_words(edit.draft_pieces):
         lower = word.lower()
-        has_digit = any(c.isdigit() for c in word)
-        copied = copies and lower in prompt_words and is_content_word(word, copy_min_len)
-        if has_digit or lower in removed or copied:
-            guarded.update(idx)
-    return frozenset(guarded)
+        if any(c.isdigit() for c in word) or lower in removed:
+            fixed.update(idx)
+        elif lower in prompt_words and is_content_word(word, copy_min_len):
+            copies.update(idx)
+    return frozenset(fixed), frozenset(copies)
+
+
+def reaches_edit(edit: Edit, *, copy_min_len: int) -> bool:
+    """Does the old answer mention what the old prompt says from the edited sentence on?
+
+    True when the answer holds a content word whose first occurrence in the old prompt lies in
+    the sentence where the edit starts or after it (an unknown or unchanged prompt: True).
+    """
+    old, new = edit.old_prompt, edit.new_prompt
+    if old is None or old == new:
+        return True
+    start = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+    sentence = max(old.rfind(mark, 0, start) for mark in (".", "\n", "!", "?")) + 1
+    earlier = {w.lower() for w in words(old[:sentence])}
+    late = {w.lower() for w in words(old[sentence:]) if is_content_word(w, copy_min_len)}
+    answer = {w.lower() for w in words("".join(edit.draft_pieces))}
+    return bool((late - earlier) & answer)
 
 
 NEGATIONS = frozenset({"no", "not", "nor"})  # stopwords that state a fact

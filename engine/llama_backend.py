@@ -23,7 +23,7 @@ _LEVELS = {0: logging.CRITICAL, 1: logging.INFO, 2: logging.WARNING, 3: logging.
 # OpenMP threads that wait for work spin for GOMP_SPINCOUNT iterations before they sleep. The
 # default (300,000) made one generation 4.8x slower beside a CPU hog on 2 cores; 20,000 made
 # it 2.2x slower (the share of CPU it lost) for about 10 % more time alone. A user's own
-# OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. bench/cpu_contention.py measures it.
+# OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. benchmarks/cpu_contention.py measures it.
 SPIN_COUNT = "20000"
 _state: dict[str, object] = {}
 _log_callbacks: list[object] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,6 +97,13 @@ class LlamaModel:
         """Is the token's piece whitespace only (and not empty, as special tokens are)?"""
         raw = self.piece(token)
         return bool(raw) and not raw.strip()
+
+    @functools.cached_property
+    def fence_tokens(self) -> frozenset[int]:
+        """Token ids that write a code fence, as this tokenizer spells fences in text."""
+        spellings = ("```", "\n```", " ```", "```\n", "\n```\n", "\n\n```", "```python")
+        ids = {t for text in spellings for t in self.tokenize(text)}
+        return frozenset(t for t in ids if b"```" in self.piece(t))
 
     def text_decoder(self) -> TextDecoder:
         """A decoder that turns this model's tokens into text pieces one token at a time."""

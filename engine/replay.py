@@ -1,23 +1,24 @@
 """The replay / re-anchor state machine.
 
 Walks an old answer as a draft under a new prompt: verify windows of draft tokens in one batched
-decode, hold tokens the rule accepts, emit the fresh argmax at the first rejection, roll the
-rejected tail back, decode serially, and re-anchor into the old answer after each rewritten
-token by matching the last few emitted tokens, resuming past a watermark. With an empty draft it
-is plain greedy decoding.
+decode, hold the tokens the policy holds (`EditContext.holds`), emit the model's own token at
+the first refusal, roll the refused tail back, and re-anchor into the old answer after each
+rewritten token by matching the last few emitted tokens, resuming past a watermark. Where the
+old answer offers no anchor, a rewritten token rides with a quote of the prompt (held on exact
+match only), else it is decoded alone. With an empty draft it is plain greedy decoding.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from .guards import EditContext
-from .rules import AcceptanceRule
+from .policy import EditContext
 from .sampling import Chooser, greedy
 from .spans import HELD, REWRITTEN, TokenEvent
 from .stats import Stats
@@ -103,176 +104,207 @@ def quotable(prompt: Sequence[int], eog: frozenset[int]) -> list[int]:
     return [-1 if t in eog else t for t in prompt]
 
 
-def replay(
-    decoder: Decoder,
-    next_logits: np.ndarray,
-    draft: Sequence[int],
-    rule: AcceptanceRule,
-    ctx: EditContext,
-    policy: WindowPolicy,
-    *,
-    max_tokens: int,
-    anchor_n: int = 3,
-    probation: int = 0,
-    start_probation: int = 1,
-    prompt: Sequence[int] = (),
-    quote_policy: WindowPolicy | None = None,
-    counters: Stats | None = None,
-    is_blank: Callable[[int], bool] = lambda t: False,
-    choose: Chooser = greedy,
-) -> Iterator[TokenEvent]:
-    """Yield the emitted tokens of the answer, each `held` (from the draft) or `rewritten`.
+@dataclass(frozen=True)
+class ReplaySettings:
+    """How one replay runs.
 
-    `next_logits` is the distribution after the prompt. `counters` receives the counts of
-    held, rewritten and quoted tokens, divergences, windows, rollbacks and re-anchors.
-    Generation stops at an end-of-generation argmax or after `max_tokens` tokens. The decoder's
-    cache ends holding prompt and answer (the last emitted token may be left undecoded when
-    `max_tokens` is reached).
-
-    A rewritten token (a correction or a serial token) is decoded together with the next
-    window when the old answer offers a re-anchor or, failing that, when the last emitted
-    tokens occur in `prompt` and its continuation can be drafted (a quote). Quotes are not the
-    old answer: they are held only on exact match and count as rewritten (and quoted).
-    The first `start_probation` answer tokens are held by the rule when the edit changed no word
-    of the prompt (`ctx.words_kept`), else on exact match, or as a near-tie when the edit
-    inserted no content (`ctx.inserted` empty); the first `probation` tokens after each
-    re-anchor are `strict` for the rule: tolerance is earned by agreeing with the model again
-    first. Re-anchors and quotes match on the non-blank tokens (`is_blank`: whitespace-only
-    pieces).
-    `choose(row, draft_token)` is the model's own token at a position (the argmax by default;
-    see sampling.py for lossless sampling, with which only exact matches are held).
+    max_tokens: the answer's length limit. anchor_n: emitted tokens matched to re-anchor.
+    prompt: token ids to quote from (empty: no quotes); quote_windows sizes the quote windows.
+    is_blank: whitespace-only tokens, skipped by anchors and quotes.
+    choose(row, draft_token): the model's own token at a position (the argmax by default; see
+    sampling.py for lossless sampling, with which only exact matches are held).
     """
-    if start_probation < 1:
-        raise ValueError(f"start_probation must be at least 1, got {start_probation}")
-    c = counters if counters is not None else Stats()
-    anchors = AnchorIndex(draft, anchor_n, is_blank)
-    source = quotable(prompt, ctx.eog) if draft and quote_policy is not None else []
-    quotes = AnchorIndex(source, anchor_n, lambda t: t >= 0 and is_blank(t)) if source else None
-    recent: deque[int] = deque(maxlen=anchor_n)  # the last non-blank emitted tokens
-    after_blank = False
-    logits = np.array(next_logits, copy=True)
-    pending: int | None = None  # emitted, not decoded yet
-    emitted = 0
-    p: int | None = 0 if draft else None
-    watermark = 0
-    strict_left = 0
 
-    def remember(token: int) -> None:
-        nonlocal after_blank, emitted
-        after_blank = is_blank(token)
-        if not after_blank:
-            recent.append(token)
-        emitted += 1
+    max_tokens: int
+    anchor_n: int = 3
+    prompt: Sequence[int] = ()
+    quote_windows: WindowPolicy | None = None
+    is_blank: Callable[[int], bool] = lambda t: False
+    choose: Chooser = greedy
 
-    def rewritten(token: int, margin: float, *, quoted: bool = False) -> TokenEvent:
-        c.rewritten += 1
-        c.quoted += quoted
-        remember(token)
-        return TokenEvent(REWRITTEN, token, emitted - 1, margin=margin)
 
-    def held(token: int, old_index: int, margin: float) -> TokenEvent:
-        nonlocal strict_left
-        c.held += 1
-        strict_left = max(0, strict_left - 1)
-        remember(token)
-        return TokenEvent(HELD, token, emitted - 1, old_index, margin=margin)
+@dataclass
+class Window:
+    """Tokens to decode in one batch: `fed[0]` is emitted already, `fed[1:]` are candidates,
+    from the old answer at `next_old` on, or quoted from the prompt."""
 
-    def accept_old(row: np.ndarray, top: int, old_index: int) -> bool:
-        if emitted < start_probation and not ctx.words_kept:
-            # The opening tokens pick the answer's whole path; a coin flip there can keep an old
-            # answer that never reaches what the edit inserted. Hold them as near-ties only when
-            # the edit inserted no content, or when the draft's opening was decided under the
-            # edit already (an edit that changed no word leaves them to the rule's band, below).
-            if draft[old_index] == top:
-                return True
-            if ctx.opening_exact:
-                return False
-            return (not ctx.inserted or ctx.opening_after_edit) and rule.accept(
-                row, top, draft[old_index], old_index, ctx, strict=True)
-        return rule.accept(row, top, draft[old_index], old_index, ctx, strict=strict_left > 0)
+    fed: list[int]
+    next_old: int
+    quoting: bool = False
 
-    while emitted < max_tokens:
-        if p is not None and p >= len(draft):
-            p = None
-        quoting = False
-        if pending is None:
-            top = choose(logits, draft[p] if p is not None else None)
-            if p is not None and not accept_old(logits, top, p):
-                c.divergences += 1
-                policy.observe(0, rejected=True)
-                watermark = max(watermark, p)
-                p = None
-            if p is None:
-                if top in ctx.eog:
-                    return
-                yield rewritten(top, decision_margin(logits, top))
-                pending = top
-                continue
-            assert p is not None
-            size = min(policy.next_size(), len(draft) - p, max_tokens - emitted)
-            fed = list(draft[p : p + size])
-            yield held(fed[0], p, decision_margin(logits, fed[0]))
-            next_old = p + 1
-        else:
-            resume = (anchors.resume_at(list(recent), watermark, after_blank=after_blank)
-                      if draft else None)
-            if resume is not None:
-                c.reanchors += 1
-                p = watermark = next_old = resume
-                strict_left = probation
-                size = policy.next_size(first_checked=False)
-                candidates = draft[p : p + size]
-            elif quotes is not None and quote_policy is not None:
-                quote_at = quotes.resume_at(list(recent), 0, after_blank=after_blank)
-                size = 0 if quote_at is None else quote_policy.next_size(first_checked=False)
-                candidates = [] if quote_at is None else source[quote_at : quote_at + size]
-                if -1 in candidates:
-                    candidates = candidates[: list(candidates).index(-1)]
-                quoting = bool(candidates)
-                next_old = -1
+
+class Replay:
+    """One walk of `draft` under a new prompt (see the module docstring); iterate `events`."""
+
+    def __init__(
+        self, decoder: Decoder, next_logits: np.ndarray, draft: Sequence[int], ctx: EditContext,
+        windows: WindowPolicy, settings: ReplaySettings, counters: Stats | None = None,
+    ):
+        self.decoder, self.draft, self.ctx, self.windows = decoder, draft, ctx, windows
+        self.logits = np.array(next_logits, copy=True)  # the distribution for the next token
+        self.s = settings
+        self.c = counters if counters is not None else Stats()
+        self.anchors = AnchorIndex(draft, settings.anchor_n, settings.is_blank)
+        quoting = draft and settings.quote_windows is not None
+        self.source = quotable(settings.prompt, ctx.eog) if quoting else []
+        self.quotes = (AnchorIndex(self.source, settings.anchor_n,
+                                   lambda t: t >= 0 and settings.is_blank(t))
+                       if self.source else None)
+        self.recent: deque[int] = deque(maxlen=settings.anchor_n)  # last non-blank emitted
+        self.after_blank = False
+        self.block_open = False  # the answer has a fenced block open
+        self.pending: int | None = None  # emitted, not decoded yet
+        self.emitted = 0
+        self.p: int | None = 0 if draft else None  # the next old-answer token to verify
+        self.watermark = 0
+        self.done = False
+
+    def events(self) -> Iterator[TokenEvent]:
+        """The emitted tokens, each held (from the draft) or rewritten. The decoder's cache ends
+        holding prompt and answer (the last token may be left undecoded at `max_tokens`)."""
+        while not self.done and self.emitted < self.s.max_tokens:
+            if self.p is not None and self.p >= len(self.draft):
+                self.p = None
+            if self.pending is None:
+                window = yield from self._from_logits()
             else:
-                candidates = []
-            candidates = list(candidates)[: max_tokens - emitted]
-            if not candidates:
-                logits = np.array(decoder.feed([pending], all_logits=False, phase="serial")[0])
-                pending = None
-                continue
-            fed = [pending, *candidates]
-            pending = None
-        # Verify fed[1:]: row i of the window is the distribution for fed[i + 1].
-        base = decoder.n_tokens
-        rows = decoder.feed(fed, all_logits=True, phase="verify")
-        c.windows += 1
-        j = 1
+                window = self._with_pending()
+            if window is not None:
+                yield from self._verify(window)
+
+    # -- the policy's question, and what each answer costs
+
+    def _holds(self, row: np.ndarray, top: int, old_index: int) -> bool:
+        return self.ctx.holds(row, top, self.draft[old_index], old_index, self.emitted,
+                              self.block_open)
+
+    def _from_logits(self) -> Generator[TokenEvent, None, Window | None]:
+        """Decide the next token from the logits at hand: hold the draft's and start a window
+        after it, or write the model's own."""
+        p = self.p
+        top = self.s.choose(self.logits, self.draft[p] if p is not None else None)
+        if p is not None and not self._holds(self.logits, top, p):
+            self.c.divergences += 1
+            self.windows.observe(0, rejected=True)
+            self.watermark = max(self.watermark, p)
+            self.p = p = None
+        if p is None:
+            if top in self.ctx.eog:
+                self.done = True
+                return None
+            yield self._rewritten(top, decision_margin(self.logits, top))
+            self.pending = top
+            return None
+        size = min(self.windows.next_size(), len(self.draft) - p,
+                   self.s.max_tokens - self.emitted)
+        fed = list(self.draft[p : p + size])
+        yield self._held(fed[0], p, decision_margin(self.logits, fed[0]))
+        return Window(fed, p + 1)
+
+    def _with_pending(self) -> Window | None:
+        """Find candidates for the pending token to ride with (a re-anchor into the old answer,
+        else a quote of the prompt); without any, decode it alone."""
+        pending = self.pending
+        assert pending is not None
+        resume = (self.anchors.resume_at(list(self.recent), self.watermark,
+                                         after_blank=self.after_blank) if self.draft else None)
+        if resume is not None:
+            self.c.reanchors += 1
+            self.p = self.watermark = resume
+            size = self.windows.next_size(first_checked=False)
+            window = Window([], resume)
+            candidates = list(self.draft[resume : resume + size])
+        else:
+            candidates = self._quote()
+            window = Window([], -1, quoting=bool(candidates))
+        candidates = candidates[: self.s.max_tokens - self.emitted]
+        self.pending = None
+        if not candidates:
+            self.logits = np.array(self.decoder.feed([pending], all_logits=False,
+                                                     phase="serial")[0])
+            return None
+        window.fed = [pending, *candidates]
+        return window
+
+    def _quote(self) -> list[int]:
+        """The prompt's continuation after the last emitted tokens, if they occur there."""
+        if self.quotes is None or self.s.quote_windows is None:
+            return []
+        at = self.quotes.resume_at(list(self.recent), 0, after_blank=self.after_blank)
+        if at is None:
+            return []
+        size = self.s.quote_windows.next_size(first_checked=False)
+        candidates = list(self.source[at : at + size])
+        return candidates[: candidates.index(-1)] if -1 in candidates else candidates
+
+    def _verify(self, window: Window) -> Iterator[TokenEvent]:
+        """Decode `window` in one batch and emit its candidates up to the first one refused;
+        roll the refused tail back and write the model's own token there."""
+        fed, quoting = window.fed, window.quoting
+        base = self.decoder.n_tokens
+        rows = self.decoder.feed(fed, all_logits=True, phase="verify")  # row i: after fed[i]
+        self.c.windows += 1
+        j, top = 1, -1
         while j < len(fed):
-            top = choose(rows[j - 1], fed[j])
+            top = self.s.choose(rows[j - 1], fed[j])
             if quoting:
                 if fed[j] != top:
                     break
-                yield rewritten(fed[j], decision_margin(rows[j - 1], top), quoted=True)
+                yield self._rewritten(fed[j], decision_margin(rows[j - 1], top), quoted=True)
             else:
-                if not accept_old(rows[j - 1], top, next_old):
+                if not self._holds(rows[j - 1], top, window.next_old):
                     break
-                yield held(fed[j], next_old, decision_margin(rows[j - 1], fed[j]))
-                next_old += 1
+                yield self._held(fed[j], window.next_old, decision_margin(rows[j - 1], fed[j]))
+                window.next_old += 1
             j += 1
-        window_policy = quote_policy if quoting and quote_policy is not None else policy
+        sizes = self.s.quote_windows if quoting and self.s.quote_windows else self.windows
         if j == len(fed):
-            window_policy.observe(len(fed) - 1, rejected=False)
-            logits = np.array(rows[len(fed) - 1], copy=True)
+            sizes.observe(len(fed) - 1, rejected=False)
+            self.logits = np.array(rows[len(fed) - 1], copy=True)
             if not quoting:
-                p = next_old
-                watermark = max(watermark, p)
-            continue
-        c.divergences += not quoting
-        window_policy.observe(j - 1, rejected=True)
-        correction = top  # the model's own choice where the window's draft was refused
-        decoder.truncate(base + j)
-        c.rollbacks += 1
-        if not quoting:
-            watermark = max(watermark, next_old)
-        p = None
-        if correction in ctx.eog or emitted >= max_tokens:
+                self.p = window.next_old
+                self.watermark = max(self.watermark, self.p)
             return
-        yield rewritten(correction, decision_margin(rows[j - 1], correction))
-        pending = correction
+        self.c.divergences += not quoting
+        sizes.observe(j - 1, rejected=True)
+        self.decoder.truncate(base + j)
+        self.c.rollbacks += 1
+        if not quoting:
+            self.watermark = max(self.watermark, window.next_old)
+        self.p = None
+        if top in self.ctx.eog or self.emitted >= self.s.max_tokens:
+            self.done = True
+            return
+        yield self._rewritten(top, decision_margin(rows[j - 1], top))
+        self.pending = top
+
+    # -- bookkeeping of emitted tokens
+
+    def _remember(self, token: int) -> None:
+        self.after_blank = self.s.is_blank(token)
+        if not self.after_blank:
+            self.recent.append(token)
+        if self.ctx.opens_or_closes(token):
+            self.block_open = not self.block_open
+        self.emitted += 1
+
+    def _rewritten(self, token: int, margin: float, *, quoted: bool = False) -> TokenEvent:
+        self.c.rewritten += 1
+        self.c.quoted += quoted
+        self._remember(token)
+        return TokenEvent(REWRITTEN, token, self.emitted - 1, margin=margin)
+
+    def _held(self, token: int, old_index: int, margin: float) -> TokenEvent:
+        self.c.held += 1
+        self._remember(token)
+        return TokenEvent(HELD, token, self.emitted - 1, old_index, margin=margin)
+
+
+def replay(
+    decoder: Decoder, next_logits: np.ndarray, draft: Sequence[int], ctx: EditContext,
+    windows: WindowPolicy, settings: ReplaySettings, counters: Stats | None = None,
+) -> Iterator[TokenEvent]:
+    """Yield the answer's tokens, replaying `draft` after a prompt whose next-token logits are
+    `next_logits` (see `Replay`); `counters` receives held, rewritten and quoted tokens,
+    divergences, windows, rollbacks and re-anchors."""
+    return Replay(decoder, next_logits, draft, ctx, windows, settings, counters).events()

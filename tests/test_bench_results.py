@@ -188,7 +188,7 @@ def test_summary_medians_per_category_and_overall():
     assert summary[OVERALL]["identical_to_fresh"]["tolerant"] == 3
 
 
-def test_json_document_has_the_issue_schema():
+def test_json_document_has_the_documented_schema():
     results = [case_result(make_run(make_case(), STALE, GOOD, GOOD, GOOD, STALE))]
     doc = document(model={"name": "m.gguf"}, machine=machine_info(), settings={},
                    results=results, summary=summarize(results), wall_s=1.0)

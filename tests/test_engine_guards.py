@@ -43,6 +43,7 @@ def engine(tmp_path_factory):
 # control is a band wide enough to hold any top-100 token (as for numbers below): without
 # guards it keeps the old name, with them the new one comes out. (Top-20 was not enough: on
 # one machine " L" of the old "Lille" ranked 21st under the edited prompt, 4.7 logits down.)
+UNGUARDED = frozenset({"guards", "inserted_veto", "removed_veto"})
 WIDE = {"tau": 20.0, "floor": 20.0, "top_k": 100}
 LEADING = (
     "Answer the question using only the document below. Reply with one sentence that starts "
@@ -62,8 +63,7 @@ def test_copy_guard_emits_the_fresh_entity(engine, new_name):
     fresh = engine.generate(after, max_tokens=40)
     assert old.text.startswith(lead + "Lille") and fresh.text.startswith(lead + new_name)
 
-    unguarded = TolerantRule(**WIDE, guard_copies=False, guard_inserted=False,
-                             guard_removed=False)
+    unguarded = TolerantRule(**WIDE, ablate=UNGUARDED)
     kept = engine.redraft(after, old, rule=unguarded, max_tokens=40)
     assert kept.text.startswith(lead + "Lille"), "control: without guards the old name stays"
 
@@ -161,8 +161,7 @@ def test_a_changed_number_is_re_derived_not_held(engine, template, old_value, ne
     assert new.stats.held > 0
     assert all(old_value not in s.text for s in new.spans if s.kind == "held")
 
-    wide_unguarded = TolerantRule(**WIDE, guard_copies=False, guard_inserted=False,
-                                  guard_removed=False)
+    wide_unguarded = TolerantRule(**WIDE, ablate=UNGUARDED)
     stale = engine.redraft(after, old, rule=wide_unguarded, max_tokens=60)
     assert old_value in stale.text, "control: without guards the wide band keeps the old number"
     guarded = engine.redraft(after, old, rule=TolerantRule(**WIDE), max_tokens=60)
@@ -186,11 +185,11 @@ def test_a_value_the_edit_removed_is_held_only_where_it_is_the_argmax(old_value,
         after = SUMMARIZE.format(document=REMOVED_VALUE.format(new_value))
         old = eng.generate(before, max_tokens=40)
         assert old_value in old.text
-        guarded = eng.redraft(after, old, rule=TolerantRule(guard_inserted=False),
+        guarded = eng.redraft(after, old, rule=TolerantRule(ablate=frozenset({"inserted_veto"})),
                               max_tokens=40)
         assert old_value not in guarded.text and guarded.stats.held > 0
-        control = eng.redraft(after, old, max_tokens=40,
-                              rule=TolerantRule(guard_inserted=False, guard_removed=False))
+        unguarded = TolerantRule(ablate=frozenset({"inserted_veto", "removed_veto"}))
+        control = eng.redraft(after, old, max_tokens=40, rule=unguarded)
         assert old_value in control.text, "control: as a near-tie the removed value is kept"
     finally:
         eng.close()

@@ -9,7 +9,7 @@ around its "Meals" section. Which old decision that disturbs depends on the mach
   token 207 of 256) trails the argmax by 1.7 logits in windows of 16, outside the noise but
   inside the band: only trusting an edit that kept every word not to have staled that copy
   keeps it (held 0.91 here, later a plain near-tie moves; 0.81 without).
-Both come from one switch, `trust_kept_words` (the first-token band after an edit that kept
+Both come from one switch, the `kept_words` measure (the first-token band after an edit that kept
 every word, unguarded copies after one that changed only spacing); the control turns it off.
 """
 
@@ -55,7 +55,7 @@ def test_a_spacing_edit_keeps_the_summary_and_the_control_does_not(engine):
     kept = redraft_case(engine, "doc-policy-whitespace-middle", TolerantRule())
     assert kept.stats.held_fraction >= 0.9, kept.stats
     control = redraft_case(engine, "doc-policy-whitespace-middle",
-                           TolerantRule(trust_kept_words=False))
+                           TolerantRule(ablate=frozenset({"kept_words"})))
     if control.stats.held_fraction >= 0.95:
         pytest.skip("on this machine the spacing edit moves no first-token or copied decision")
     assert control.stats.held < kept.stats.held, (control.stats, kept.stats)

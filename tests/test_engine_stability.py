@@ -1,7 +1,7 @@
 """Stability on the real default model: an edit that changes no meaning keeps the answer.
 
 A double space changes no word, so the copied words of the answer are not guarded; where they
-were (`trust_kept_words=False`), the near-tie rule holds a guarded token whose old decision and
+were (ablation `kept_words`), the near-tie rule holds a guarded token whose old decision and
 new gap both lie within the model's measured batched-versus-serial noise. The control switches
 both off: no kept-words trust, and noise 0 or an old answer without margins.
 """
@@ -67,7 +67,7 @@ def test_a_double_space_near_the_end_keeps_the_report(report):
 
 def test_the_double_space_control_needs_the_near_tie_rule_or_the_kept_words_trust(report):
     _, old, _ = report
-    untrusting = TolerantRule(trust_kept_words=False)
+    untrusting = TolerantRule(ablate=frozenset({"kept_words"}))
     unknown = redraft_from(report, Draft(old.tokens, old.messages), rule=untrusting)
     without_rule = redraft_from(report, old, noise=0.0, rule=untrusting)
     if unknown.stats.held == without_rule.stats.held == ANSWER_TOKENS:
@@ -81,5 +81,5 @@ def test_the_double_space_control_needs_the_near_tie_rule_or_the_kept_words_trus
 
 def test_the_near_tie_rule_alone_keeps_the_double_space_report(report):
     _, old, _ = report
-    kept = redraft_from(report, old, rule=TolerantRule(trust_kept_words=False))
+    kept = redraft_from(report, old, rule=TolerantRule(ablate=frozenset({"kept_words"})))
     assert kept.stats.held >= 0.95 * ANSWER_TOKENS, kept.stats

@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
-from redraft_engine.guards import Edit, exact_only_indices, inserted_token_ids, token_words
+from redraft_engine.guards import Edit, guarded_indices, inserted_token_ids, token_words
+from redraft_engine.policy import KEPT_WORDS, EditContext, Tier
 from redraft_engine.rules import ExactRule, TolerantRule, band_margin
 
 EOG = 0
@@ -24,8 +25,21 @@ def edit(old: str | None, new: str, pieces: list[str]) -> Edit:
 
 
 def guarded_text(e: Edit) -> list[str]:
-    idx = exact_only_indices(e, copy_min_len=6)
-    return [p for i, p in enumerate(e.draft_pieces) if i in idx]
+    fixed, copies = guarded_indices(e, copy_min_len=6)
+    return [p for i, p in enumerate(e.draft_pieces) if i in fixed | copies]
+
+
+BODY = 99  # answer tokens emitted before the position: past the opening
+
+
+def accept(ctx: EditContext, row: np.ndarray, top: int, draft: int, old_index: int, *,
+           opening: bool = False) -> bool:
+    return ctx.holds(row, top, draft, old_index, 0 if opening else BODY)
+
+
+def guarded(ctx: EditContext, n: int = 16) -> frozenset[int]:
+    """Old-answer indices (of the first `n`) that the body holds on less than the band."""
+    return frozenset(i for i in range(n) if ctx.tier(-1, i, BODY) != Tier.BAND)
 
 
 def test_words_map_to_every_token_they_overlap_with_leading_space_tokens():
@@ -88,9 +102,9 @@ def test_band_holds_a_near_tie_and_rejects_a_wide_gap():
     rule = TolerantRule()
     ctx = rule.prepare(edit("a b", "a c", ["x", "y"]))
     near = logits_with(top=30, draft=31, gap=0.5)
-    assert rule.accept(near, 30, 31, 0, ctx)
+    assert accept(ctx, near, 30, 31, 0)
     far = logits_with(top=30, draft=31, gap=5.0)
-    assert not rule.accept(far, 30, 31, 0, ctx)
+    assert not accept(ctx, far, 30, 31, 0)
     _, allowed = band_margin(near, 20, 3.0, 1.0)
     assert 1.0 <= allowed <= 3.0
 
@@ -99,7 +113,7 @@ def test_never_hold_over_an_end_of_generation_argmax():
     rule = TolerantRule()
     ctx = rule.prepare(edit("a b", "a c", ["x"]))
     row = logits_with(top=EOG, draft=31, gap=0.1)
-    assert not rule.accept(row, EOG, 31, 0, ctx)
+    assert not accept(ctx, row, EOG, 31, 0)
 
 
 def test_a_guarded_position_needs_an_exact_match():
@@ -108,11 +122,11 @@ def test_a_guarded_position_needs_an_exact_match():
     rule = TolerantRule()
     ctx = rule.prepare(edit(doc, doc.replace("14th", "15th"), pieces))
     row = logits_with(top=30, draft=31, gap=0.1)
-    assert 2 in ctx.exact_only
-    assert not rule.accept(row, 30, 31, 2, ctx)
-    assert rule.accept(row, 31, 31, 2, ctx)
-    unguarded = TolerantRule(guard_copies=False, guard_inserted=False)
-    assert unguarded.accept(row, 30, 31, 2, unguarded.prepare(edit(doc, doc, pieces)))
+    assert 2 in guarded(ctx)
+    assert not accept(ctx, row, 30, 31, 2)
+    assert accept(ctx, row, 31, 31, 2)
+    unguarded = TolerantRule(ablate=frozenset({"guards", "inserted_veto"}))
+    assert accept(unguarded.prepare(edit(doc, doc, pieces)), row, 30, 31, 2)
 
 
 def test_the_draft_yields_where_the_argmax_is_inserted_content():
@@ -121,14 +135,15 @@ def test_the_draft_yields_where_the_argmax_is_inserted_content():
     ctx = rule.prepare(edit(old, new, ["It", " is", " fine"]))
     green = toy_tokenize("g")[0]
     row = logits_with(top=green, draft=31, gap=0.1, vocab=128)
-    assert not rule.accept(row, green, 31, 1, ctx)
+    assert not accept(ctx, row, green, 31, 1)
 
 
 def test_an_unedited_prompt_holds_copies_with_tolerance():
     doc = "Maria Okafor opened the wing on March 14."
     rule = TolerantRule()
     ctx = rule.prepare(edit(doc, doc, ["Maria", " Ok", "af", "or"]))
-    assert ctx.exact_only == frozenset() and ctx.inserted == frozenset() and ctx.words_kept
+    assert guarded(ctx) == frozenset() and ctx.inserted == frozenset()
+    assert ctx.edit in KEPT_WORDS
     assert ExactRule().prepare(edit(doc, doc, [])).eog == frozenset({EOG})
 
 
@@ -136,10 +151,10 @@ def test_words_are_kept_only_when_the_edit_changed_spacing_or_punctuation():
     doc = "Maria Okafor opened the wing on March 14."
     rule = TolerantRule()
     for respaced in (doc.replace(" the", "  the"), doc.replace(".", "!"), "\n" + doc):
-        assert rule.prepare(edit(doc, respaced, ["Maria"])).words_kept
+        assert rule.prepare(edit(doc, respaced, ["Maria"])).edit in KEPT_WORDS
     for changed in (doc.replace("14", "15"), doc.replace("wing", "Wing"), doc + " Then"):
-        assert not rule.prepare(edit(doc, changed, ["Maria"])).words_kept
-    assert not rule.prepare(edit(None, doc, ["Maria"])).words_kept
+        assert rule.prepare(edit(doc, changed, ["Maria"])).edit not in KEPT_WORDS
+    assert rule.prepare(edit(None, doc, ["Maria"])).edit not in KEPT_WORDS
 
 
 def test_copies_are_not_guarded_when_the_edit_changed_only_spacing_but_digits_are():
@@ -147,19 +162,19 @@ def test_copies_are_not_guarded_when_the_edit_changed_only_spacing_but_digits_ar
     pieces = ["Maria", " Ok", "af", "or", " opened", " on", " March", " 1", "4"]
     respaced = doc.replace(" the", "  the").replace("Maria ", "Maria\n\n")
     ctx = TolerantRule().prepare(edit(doc, respaced, pieces))
-    assert ctx.words_kept and ctx.exact_only == frozenset({7, 8})
+    assert ctx.edit in KEPT_WORDS and guarded(ctx) == frozenset({7, 8})
     row = logits_with(top=30, draft=31, gap=0.5)
-    assert TolerantRule().accept(row, 30, 31, 1, ctx)  # " Ok" of Okafor, inside the band
+    assert accept(ctx, row, 30, 31, 1)  # " Ok" of Okafor, inside the band
     # Controls: the same copy is guarded when the rule does not trust a kept-words edit, after
     # an edit that changed a word, and after one that changed punctuation only ("#" comments a
     # line out, "!" negates it: the words are kept, what they say is not).
-    untrusting = TolerantRule(trust_kept_words=False)
+    untrusting = TolerantRule(ablate=frozenset({"kept_words"}))
     off = untrusting.prepare(edit(doc, respaced, pieces))
-    assert not off.words_kept and {0, 1, 2, 3, 6, 7, 8} <= off.exact_only
-    assert not untrusting.accept(row, 30, 31, 1, off)
+    assert off.edit not in KEPT_WORDS and {0, 1, 2, 3, 6, 7, 8} <= guarded(off)
+    assert not accept(off, row, 30, 31, 1)
     for changed in (doc.replace("opened", "closed"), "# " + doc, doc.replace(".", "!")):
-        guarded = TolerantRule().prepare(edit(doc, changed, pieces)).exact_only
-        assert {0, 1, 2, 3, 6, 7, 8} <= guarded
+        assert {0, 1, 2, 3, 6, 7, 8} <= guarded(TolerantRule().prepare(edit(doc, changed,
+                                                                              pieces)))
 
 
 def guarded_ctx(old_margins: list[float], noise: float):
@@ -167,49 +182,46 @@ def guarded_ctx(old_margins: list[float], noise: float):
     doc = "Build 4127 shipped."
     pieces = [" 4", "1", "2", "7"]
     ctx = TolerantRule().prepare(edit(doc, doc.replace("shipped", "landed"), pieces))
-    assert ctx.exact_only == frozenset(range(4))
+    assert guarded(ctx) == frozenset(range(4))
     return replace(ctx, old_margins=tuple(old_margins), noise=noise)
 
 
 def test_a_guarded_near_tie_is_held_only_within_the_noise_both_ways():
-    rule = TolerantRule()
     ctx = guarded_ctx([0.1, 0.3, 0.45, -0.2], noise=0.4)
     row = logits_with(top=30, draft=31, gap=0.35)
-    assert rule.accept(row, 30, 31, 0, ctx)  # old 0.1, new 0.35: a coin flip both times
-    assert rule.accept(row, 30, 31, 1, ctx)
-    assert not rule.accept(row, 30, 31, 2, ctx)  # the old decision was clear (0.45 > 0.4)
-    assert rule.accept(row, 30, 31, 3, ctx)  # a negative old margin counts by its size
+    assert accept(ctx, row, 30, 31, 0)  # old 0.1, new 0.35: a coin flip both times
+    assert accept(ctx, row, 30, 31, 1)
+    assert not accept(ctx, row, 30, 31, 2)  # the old decision was clear (0.45 > 0.4)
+    assert accept(ctx, row, 30, 31, 3)  # a negative old margin counts by its size
     wider = logits_with(top=30, draft=31, gap=0.5)
-    assert not rule.accept(wider, 30, 31, 0, ctx)  # the edit moved the decision past the noise
+    assert not accept(ctx, wider, 30, 31, 0)  # the edit moved the decision past the noise
     short = guarded_ctx([0.1], noise=0.4)  # a guarded token with no margin recorded
-    assert not rule.accept(row, 30, 31, 2, short)
+    assert not accept(short, row, 30, 31, 2)
 
 
 def test_without_noise_or_margins_a_guarded_token_needs_an_exact_match():
-    rule = TolerantRule()
     row = logits_with(top=30, draft=31, gap=0.01)
-    assert not rule.accept(row, 30, 31, 0, guarded_ctx([0.0] * 4, noise=0.0))
-    assert not rule.accept(row, 30, 31, 0, guarded_ctx([], noise=1.0))
+    assert not accept(guarded_ctx([0.0] * 4, noise=0.0), row, 30, 31, 0)
+    assert not accept(guarded_ctx([], noise=1.0), row, 30, 31, 0)
 
 
-def test_strict_positions_follow_the_near_tie_rule_even_unguarded():
+def test_the_opening_follows_the_near_tie_rule_even_unguarded():
     rule = TolerantRule()
     ctx = replace(rule.prepare(edit("a b", "a c", ["x", "y"])), old_margins=(0.1, 2.0),
                   noise=0.3)
     near = logits_with(top=30, draft=31, gap=0.2)
     banded = logits_with(top=30, draft=31, gap=0.9)
-    assert rule.accept(banded, 30, 31, 1, ctx)  # tolerance where it was earned
-    assert not rule.accept(banded, 30, 31, 1, ctx, strict=True)
-    assert rule.accept(near, 30, 31, 0, ctx, strict=True)
-    assert not rule.accept(near, 30, 31, 1, ctx, strict=True)  # old decision was clear
-    assert not rule.accept(near, 30, 31, 0, replace(ctx, inserted=frozenset({30})), strict=True)
+    assert accept(ctx, banded, 30, 31, 1)  # tolerance where it was earned
+    assert not accept(ctx, banded, 30, 31, 1, opening=True)
+    assert accept(ctx, near, 30, 31, 0, opening=True)
+    assert not accept(ctx, near, 30, 31, 1, opening=True)  # old decision was clear
+    assert not accept(replace(ctx, inserted=frozenset({30})), near, 30, 31, 0, opening=True)
 
 
 @given(st.floats(-2, 2), st.floats(0, 2), st.floats(0, 2), st.floats(0, 2))
 def test_the_near_tie_rule_is_monotone_in_the_noise(old_margin, gap, noise, more):
-    rule = TolerantRule()
     row = logits_with(top=30, draft=31, gap=gap)
-    held_at = [rule.accept(row, 30, 31, 0, guarded_ctx([old_margin] * 4, noise=n))
+    held_at = [accept(guarded_ctx([old_margin] * 4, noise=n), row, 30, 31, 0)
                for n in (noise, noise + more)]
     assert held_at[0] <= held_at[1]  # more noise never rejects what less noise held
     assert held_at[0] == (abs(old_margin) <= noise and float(row[30]) - float(row[31]) <= noise)
@@ -222,13 +234,13 @@ def test_a_word_the_edit_removed_is_held_only_as_the_argmax_never_as_a_near_tie(
     assert renamed.removed == frozenset({2, 3})  # the old value, both of its pieces
     ctx = replace(renamed, old_margins=(0.1,) * len(pieces), noise=0.4)
     row = logits_with(top=30, draft=31, gap=0.05)  # a coin flip before and after the edit
-    assert not TolerantRule().accept(row, 30, 31, 3, ctx)
-    assert TolerantRule().accept(row, 31, 31, 3, ctx)  # the argmax itself is always held
+    assert not accept(ctx, row, 30, 31, 3)
+    assert accept(ctx, row, 31, 31, 3)  # the argmax itself is always held
     # Control: without the removed-word guard the same coin flip keeps the old value.
-    unguarded = TolerantRule(guard_removed=False)
+    unguarded = TolerantRule(ablate=frozenset({"removed_veto"}))
     off = replace(unguarded.prepare(edit(doc, doc.replace("12", "18"), pieces)),
                   old_margins=(0.1,) * len(pieces), noise=0.4)
-    assert off.removed == frozenset() and TolerantRule().accept(row, 30, 31, 3, off)
+    assert off.removed == frozenset() and accept(off, row, 30, 31, 3)
     # A removed word still present elsewhere in the new prompt, or a stopword, is not gone.
     moved = doc.replace("12 %", "18 %, as in 12 days")
     assert TolerantRule().prepare(edit(doc, moved, pieces)).removed == frozenset()

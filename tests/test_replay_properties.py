@@ -6,9 +6,8 @@ from helpers.fake_model import EOG, FakeModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from redraft_engine import Stats
-from redraft_engine.guards import EditContext
-from redraft_engine.replay import replay
-from redraft_engine.rules import ExactRule, TolerantRule
+from redraft_engine.policy import Band, EditContext, EditKind, Place
+from redraft_engine.replay import ReplaySettings, replay
 from redraft_engine.spans import HELD, REWRITTEN, build_spans
 from redraft_engine.window import WindowPolicy
 
@@ -43,12 +42,23 @@ def policy_for(window):
     return WindowPolicy(fixed=window) if window else WindowPolicy()
 
 
-def run(model, draft, rule, ctx, window, max_tokens, anchor_n, start_probation=1):
+EXACT = EditContext(eog=frozenset({EOG}), opening_tokens=1)
+
+
+def tolerant(tau=3.0, floor=1.0, top_k=5, *, words_kept=False, **fields):
+    """The tolerant policy over a band, for an edit that changed no word (`words_kept`) or one
+    that changed words (content when it inserted any, else a deletion)."""
+    kind = (EditKind.PUNCTUATION if words_kept
+            else EditKind.CONTENT if fields.get("inserted") else EditKind.DELETION)
+    fields.setdefault("opening_tokens", 1)
+    return EditContext(edit=kind, band=Band(tau, floor, top_k), eog=frozenset({EOG}), **fields)
+
+
+def run(model, draft, ctx, window, max_tokens, anchor_n, **settings):
     counters = Stats()
     events = list(
-        replay(model, model.start(), draft, rule, ctx, policy_for(window),
-               max_tokens=max_tokens, anchor_n=anchor_n, start_probation=start_probation,
-               counters=counters)
+        replay(model, model.start(), draft, ctx, policy_for(window),
+               ReplaySettings(max_tokens=max_tokens, anchor_n=anchor_n, **settings), counters)
     )
     return events, counters
 
@@ -61,7 +71,7 @@ settings_ = settings(max_examples=150, deadline=None)
 def test_exact_rule_reproduces_fresh_greedy(edit, window, max_tokens, anchor_n):
     _, new, answer, seed = edit
     model = FakeModel(new, vocab=VOCAB, seed=seed)
-    events, counters = run(model, answer, ExactRule(), EditContext(eog=frozenset({EOG})),
+    events, counters = run(model, answer, EXACT,
                            window, max_tokens, anchor_n)
     assert [e.token for e in events] == model.greedy(max_tokens)
     assert counters.held + counters.rewritten == len(events)
@@ -72,10 +82,9 @@ def test_exact_rule_reproduces_fresh_greedy(edit, window, max_tokens, anchor_n):
        st.floats(0.0, 4.0), st.floats(0.0, 2.0))
 def test_tolerant_holds_only_what_the_rule_allows(edit, window, max_tokens, anchor_n, tau, floor):
     _, new, answer, seed = edit
-    rule = TolerantRule(tau=max(tau, floor), floor=floor, top_k=5)
-    ctx = EditContext(exact_only=frozenset(range(0, len(answer), 4)), eog=frozenset({EOG}))
+    ctx = tolerant(max(tau, floor), floor, fixed=frozenset(range(0, len(answer), 4)))
     model = FakeModel(new, vocab=VOCAB, seed=seed)
-    events, _ = run(model, answer, rule, ctx, window, max_tokens, anchor_n)
+    events, _ = run(model, answer, ctx, window, max_tokens, anchor_n)
     assert len(events) <= max_tokens
     prefix = list(new)
     last_old = -1
@@ -87,7 +96,7 @@ def test_tolerant_holds_only_what_the_rule_allows(edit, window, max_tokens, anch
         else:
             assert ev.kind == HELD
             assert answer[ev.old_index] == ev.token
-            assert rule.accept(logits, top, ev.token, ev.old_index, ctx)
+            assert ctx.holds(logits, top, ev.token, ev.old_index, ev.index)
             assert ev.old_index > last_old  # the watermark: no old token is replayed twice
             last_old = ev.old_index
         prefix.append(ev.token)
@@ -105,8 +114,7 @@ def test_tolerant_holds_only_what_the_rule_allows(edit, window, max_tokens, anch
 def test_spans_partition_the_answer(edit, window, max_tokens):
     _, new, answer, seed = edit
     model = FakeModel(new, vocab=VOCAB, seed=seed)
-    events, _ = run(model, answer, TolerantRule(top_k=5), EditContext(eog=frozenset({EOG})),
-                    window, max_tokens, 3)
+    events, _ = run(model, answer, tolerant(), window, max_tokens, 3)
     spans = build_spans(events)
     assert sum(s.n_tokens for s in spans) == len(events)
     pos = 0
@@ -124,7 +132,7 @@ def test_identical_prompt_holds_its_own_greedy_answer_in_windows():
     model = FakeModel(prompt, vocab=VOCAB)
     answer = FakeModel(prompt, vocab=VOCAB).greedy(50)
     assert len(answer) > 5
-    events, counters = run(model, answer, ExactRule(), EditContext(eog=frozenset({EOG})),
+    events, counters = run(model, answer, EXACT,
                            None, 50, 3)
     assert [e.token for e in events] == answer
     assert counters.held == len(answer) and counters.rewritten == 0
@@ -147,7 +155,7 @@ def test_reanchor_salvages_the_tail_after_a_divergence():
             return row
 
     model = Scripted([1], vocab=VOCAB)
-    events, counters = run(model, answer, ExactRule(), EditContext(eog=frozenset({EOG})),
+    events, counters = run(model, answer, EXACT,
                            8, 40, 2)
     assert [e.token for e in events] == [4, 2] + answer[2:]
     assert counters.reanchors >= 1
@@ -194,17 +202,16 @@ def redraft_with_margins(old_lead, new_lead, noise, *, at=2, inserted=frozenset(
                          words_kept=False, guarded=True, start_probation=1, confirming=False,
                          opening_exact=False):
     old_model = CoinFlip([1], old_lead, at)
-    old_events, _ = run(old_model, [], ExactRule(), EditContext(eog=frozenset({EOG})),
-                        None, 10, 2)
+    old_events, _ = run(old_model, [], EXACT, None, 10, 2)
     old = [e.token for e in old_events]
     margins = tuple(e.margin for e in old_events)
-    ctx = EditContext(exact_only=frozenset(range(len(old)) if guarded else ()),
-                      eog=frozenset({EOG}), old_margins=margins, noise=noise,
-                      inserted=inserted, words_kept=words_kept, opening_after_edit=confirming,
-                      opening_exact=opening_exact)
+    opening = (Place.RECHECKED_OPENING if opening_exact
+               else Place.SHOWN_OPENING if confirming else Place.OPENING)
+    ctx = tolerant(fixed=frozenset(range(len(old)) if guarded else ()), old_margins=margins,
+                   noise=noise, inserted=inserted, words_kept=words_kept, opening=opening,
+                   opening_tokens=start_probation)
     new_model = CoinFlip([1, 2], new_lead, at)
-    events, counters = run(new_model, old, TolerantRule(top_k=5), ctx, None, 10, 2,
-                           start_probation)
+    events, counters = run(new_model, old, ctx, None, 10, 2)
     return old, [e.token for e in events], counters
 
 
@@ -323,9 +330,9 @@ def test_a_re_anchor_looks_past_a_change_of_spacing():
     def redraft(is_blank):
         model = Respaced([3], vocab=VOCAB)
         counters = Stats()
-        events = list(replay(model, model.start(), answer, ExactRule(),
-                             EditContext(eog=frozenset({EOG})), policy_for(8), max_tokens=40,
-                             anchor_n=2, counters=counters, is_blank=is_blank))
+        events = list(replay(model, model.start(), answer, EXACT, policy_for(8),
+                             ReplaySettings(max_tokens=40, anchor_n=2, is_blank=is_blank),
+                             counters))
         return [e.token for e in events], counters
 
     tokens_, counters = redraft(BLANKS.__contains__)
@@ -354,7 +361,7 @@ def test_a_re_anchor_may_overlap_what_was_held_before_the_rejection():
             return row
 
     model = Repeating([3], vocab=VOCAB)
-    events, counters = run(model, answer, ExactRule(), EditContext(eog=frozenset({EOG})),
+    events, counters = run(model, answer, EXACT,
                            8, 40, 2)
     assert [e.token for e in events] == repeated
     assert [e.kind for e in events] == [HELD, HELD, REWRITTEN, REWRITTEN] + [HELD] * 7
@@ -367,40 +374,30 @@ def test_a_re_anchor_may_overlap_what_was_held_before_the_rejection():
 def test_exact_rule_stays_lossless_with_blank_tokens(edit, window, max_tokens, anchor_n, blanks):
     _, new, answer, seed = edit
     model = FakeModel(new, vocab=VOCAB, seed=seed)
-    events = list(replay(model, model.start(), answer, ExactRule(),
-                         EditContext(eog=frozenset({EOG})), policy_for(window),
-                         max_tokens=max_tokens, anchor_n=anchor_n, prompt=new * 3,
-                         quote_policy=policy_for(window), is_blank=blanks.__contains__))
+    events = list(replay(model, model.start(), answer, EXACT, policy_for(window),
+                         ReplaySettings(max_tokens=max_tokens, anchor_n=anchor_n, prompt=new * 3,
+                                        quote_windows=policy_for(window),
+                                        is_blank=blanks.__contains__)))
     fresh = FakeModel(new, vocab=VOCAB, seed=seed).greedy(max_tokens)
     assert [e.token for e in events] == fresh
 
 
 @settings_
 @given(edits(), st.sampled_from([None, 1, 3, 8]), st.integers(1, 70), st.integers(1, 4),
-       st.integers(0, 4), st.integers(1, 6), st.booleans())
-def test_strict_positions_hold_only_exact_matches(edit, window, max_tokens, anchor_n, probation,
-                                                 start_probation, words_kept):
-    """The first `start_probation` answer tokens (unless the edit changed no word) and the first
-    `probation` held tokens after each jump back into the old answer are exact matches (no
-    margins, so no near-ties either)."""
+       st.integers(1, 6), st.booleans())
+def test_the_opening_holds_only_exact_matches(edit, window, max_tokens, anchor_n, opening,
+                                              words_kept):
+    """The first `opening` answer tokens (unless the edit changed no word) are exact matches
+    (no margins, so no near-ties either), however wide the band."""
     _, new, answer, seed = edit
-    rule = TolerantRule(tau=20.0, floor=20.0, top_k=VOCAB)  # would hold almost anything
     model = FakeModel(new, vocab=VOCAB, seed=seed)
-    ctx = EditContext(eog=frozenset({EOG}), words_kept=words_kept)
-    events = list(replay(model, model.start(), answer, rule, ctx,
-                         policy_for(window), max_tokens=max_tokens, anchor_n=anchor_n,
-                         probation=probation, start_probation=start_probation))
+    ctx = tolerant(20.0, 20.0, VOCAB, words_kept=words_kept, opening_tokens=opening)
+    events, _ = run(model, answer, ctx, window, max_tokens, anchor_n)
     prefix = list(new)
-    strict_left = 0
     for i, ev in enumerate(events):
         top = int(model.logits_after(prefix).argmax())
-        if ev.kind == REWRITTEN:
+        if ev.kind == REWRITTEN or (i < opening and not words_kept):
             assert ev.token == top
-            strict_left = probation  # the next held token can only follow a re-anchor
-        else:
-            if (i < start_probation and not words_kept) or strict_left > 0:
-                assert ev.token == top
-            strict_left = max(0, strict_left - 1)
         prefix.append(ev.token)
 
 
@@ -410,10 +407,9 @@ def test_quotes_from_the_prompt_keep_the_exact_rule_lossless(edit, window, max_t
     _, new, answer, seed = edit
     model = FakeModel(new, vocab=VOCAB, seed=seed)
     counters = Stats()
-    events = list(replay(model, model.start(), answer, ExactRule(),
-                         EditContext(eog=frozenset({EOG})), policy_for(window),
-                         max_tokens=max_tokens, anchor_n=anchor_n, prompt=new * 3,
-                         quote_policy=policy_for(window), counters=counters))
+    events = list(replay(model, model.start(), answer, EXACT, policy_for(window),
+                         ReplaySettings(max_tokens=max_tokens, anchor_n=anchor_n, prompt=new * 3,
+                                        quote_windows=policy_for(window)), counters))
     assert [e.token for e in events] == model.greedy(max_tokens)
     assert all(e.kind == REWRITTEN for e in events if e.old_index is None)
     assert counters.held + counters.rewritten == len(events)

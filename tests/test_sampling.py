@@ -16,8 +16,8 @@ from collections import Counter
 import numpy as np
 import pytest
 from helpers.fake_model import EOG, FakeModel
-from redraft_engine import EditContext, ExactRule
-from redraft_engine.replay import replay
+from redraft_engine import EditContext
+from redraft_engine.replay import ReplaySettings, replay
 from redraft_engine.sampling import Sampling, SpeculativeSampler, distribution
 from redraft_engine.window import DEFAULT_COST, WindowPolicy
 
@@ -33,9 +33,9 @@ def answer(draft: list[int], seed: int, *, always_accept: bool = False) -> tuple
     sampler = Sampling(TEMPERATURE, seed=seed).chooser()
     choose = (lambda row, d: d if d is not None else sampler(row, None)) if always_accept \
         else sampler
-    events = replay(model, model.start(), draft, ExactRule(), EditContext(eog=frozenset({EOG})),
-                    WindowPolicy(DEFAULT_COST, max_size=4), max_tokens=MAX_TOKENS,
-                    choose=choose)
+    events = replay(model, model.start(), draft, EditContext(eog=frozenset({EOG})),
+                    WindowPolicy(DEFAULT_COST, max_size=4),
+                    ReplaySettings(max_tokens=MAX_TOKENS, choose=choose))
     return tuple(e.token for e in events)
 
 

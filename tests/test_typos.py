@@ -115,7 +115,7 @@ def test_a_typo_inserts_no_content_for_the_tolerant_rule():
     assert TolerantRule().prepare(edit(doc, typo)).inserted == frozenset()
     # Control: without trusting typos, the misspelt word's pieces are inserted content, which
     # bars the opening's near-ties and the band wherever they are the argmax.
-    assert TolerantRule(trust_typos=False).prepare(edit(doc, typo)).inserted
+    assert TolerantRule(ablate=frozenset({"typos"})).prepare(edit(doc, typo)).inserted
     # A real change of word stays inserted content even when it is one letter away.
     fire = "The board will hire the contractor."
     assert TolerantRule().prepare(edit(fire, fire.replace("hire", "fire"))).inserted

@@ -109,7 +109,7 @@ def run_bench(
     run_settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
                     "max_tokens": settings.max_tokens, "threads": settings.threads,
                     "n_ctx": engine.n_ctx, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-                    "noise": engine.noise, "probation": engine.probation,
+                    "noise": engine.noise,
                     "start_probation": engine.start_probation,
                     "prompt_reuse": settings.prompt_reuse, "blend": blend_settings(),
                     "cases_run": len(results), "cases_selected": len(cases)}
@@ -154,9 +154,9 @@ def _report(
         f"{run_settings['max_tokens']} tokens, model {model_info['name']} "
         f"({model_info['description']}), {machine_line(machine)}; "
         f"bench wall time {wall / 60:.1f} min; near-tie noise {engine.noise:.2f} logits "
-        f"(measured), probation {engine.probation}, start probation "
-        f"{engine.start_probation}. Ratios are baseline time / arm time: "
-        "'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an empty cache."
+        f"(measured), opening {engine.start_probation} tokens. Ratios are baseline time / "
+        "arm time: 'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an "
+        "empty cache."
     )
     regressed = departure_table(results, engine.noise)
     print_summary(out, summary, footer, [] if regressed is None else [regressed])

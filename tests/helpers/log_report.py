@@ -1,5 +1,5 @@
-"""A 900-token service log and the report task of the stability test (issue: a double space
-near the end of the document must not rewrite the report)."""
+"""A 900-token service log and the report task of the stability test (a double space near the
+end of the document must not rewrite the report)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Both arms start from the same restored KV state (the old prompt and answer), recompute the same
 edited prompt tail, and emit the same answer; they alternate, and the script reports medians and
-spreads. Run: python bench/answer_speed.py [--repeat 7] [--model GGUF] [--json FILE]
+spreads. Run: python benchmarks/answer_speed.py [--repeat 7] [--model GGUF] [--json FILE]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ finds an idle watcher as a user's would. It reads `save_to_first_token_s` from e
 event. The two modes run in separate watchers, one after the other (never two model processes
 at once), alternating their order between rounds.
 
-Run: python bench/watch_latency.py [--case doc-kestrel-typo-start] [--rounds 2] [--saves 4]
+Run: python benchmarks/watch_latency.py [--case doc-kestrel-typo-start] [--rounds 2] [--saves 4]
 """
 
 from __future__ import annotations

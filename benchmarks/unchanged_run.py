@@ -4,7 +4,7 @@ Copies examples/ to a temporary folder, answers it once (that run loads the mode
 the two commands alternately and reports medians and spreads. The floor, `python -c pass`, is
 the interpreter's own start-up; the difference is what redraft adds.
 
-    python bench/unchanged_run.py [--repeats 15]
+    python benchmarks/unchanged_run.py [--repeats 15]
 """
 
 from __future__ import annotations

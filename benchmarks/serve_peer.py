@@ -15,7 +15,7 @@ the client. The parts, one per run (each starts its servers and always stops the
               latency of the 200s, the server's resident memory after warm-up and at the end.
   disconnect  a long stream closed after a few chunks: time until the engine is free.
 
-    python bench/serve_peer.py [compare|overhead|load|disconnect] [--model GGUF|smollm2-135m|
+    python benchmarks/serve_peer.py [compare|overhead|load|disconnect] [--model GGUF|smollm2-135m|
         gemma3-270m] [--threads T] [--max-tokens N] [--filter GLOB ...] [--per-category K]
         [--repeat R] [--load-threads 4 --load-requests 25 --queue-size Q]
         [--disconnect-repeat 10] [--peer-chat-format NAME] [--json FILE]
@@ -25,7 +25,7 @@ both decode greedily. The two may still render a chat differently (llama-cpp-pyt
 GGUF's Jinja template, else llama-2; redraft llama.cpp's built-in template, else the bare
 text): compare probes it and reports the prompt tokens each makes of one short message.
 
-Results go to bench/results/serve_<model>.json (the part run replaces its own section; the
+Results go to benchmarks/results/serve_<model>.json (the part run replaces its own section; the
 other parts' sections stay) and a markdown table is printed. Run it alone on a quiet machine:
 redraft serve takes the machine-wide decode lock, so other redraft processes delay it.
 """
@@ -56,7 +56,7 @@ import httpx2
 import openai
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
+RESULTS = REPO / "benchmarks" / "results"
 HOST = "127.0.0.1"
 PARTS = ("compare", "overhead", "load", "disconnect")
 
@@ -974,7 +974,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rule", default="tolerant", choices=("tolerant", "exact"))
     ap.add_argument("--prompt-reuse", default="exact", choices=("exact", "blend"))
     ap.add_argument("--json", type=Path, default=None,
-                    help="results file (default bench/results/serve_<model>.json)")
+                    help="results file (default benchmarks/results/serve_<model>.json)")
     args = ap.parse_args(argv)
     if min(args.repeat, args.disconnect_repeat, args.threads, args.load_threads,
            args.load_requests) < 1:

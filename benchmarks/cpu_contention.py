@@ -6,7 +6,7 @@ counts) alone, then beside a CPU hog: one busy-looping process per core, or with
 second process decoding with the same setting. The hog takes about half of the CPU on this
 machine's 2 cores, so a graceful slowdown is about 2x. Run it alone on the machine.
 
-    python bench/cpu_contention.py [--tokens 96] [--repeats 3] [--pair] [--only NAME ...]
+    python benchmarks/cpu_contention.py [--tokens 96] [--repeats 3] [--pair] [--only NAME ...]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Print the summary of a `redraft bench --json` file as Markdown tables (for the docs).
 
-Run: python bench/to_markdown.py bench/results/smollm2-135m.json
+Run: python benchmarks/to_markdown.py benchmarks/results/smollm2-135m.json
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ def render(doc: dict) -> str:
         f"Model `{doc['model']}` ({doc['model_info']['description']}); {doc['machine']}; "
         f"{doc['date'][:10]}; {len(doc['cases'])} cases × {settings['repeat']} repeats, "
         f"max {settings['max_tokens']} tokens; bench wall time {doc['wall_s'] / 60:.0f} min"
-        + ("." if noise is None else f"; near-tie noise {noise:.2f} logits, probation "
-           f"{settings.get('probation')}"
-           + (f", start probation {settings['start_probation']}."
+        + ("." if noise is None else f"; near-tie noise {noise:.2f} logits"
+           + (f", opening {settings['start_probation']} tokens."
               if "start_probation" in settings else ".")),
         "",
         "| category | cases | tolerant ÷ fresh | exact ÷ fresh | blend ÷ fresh | tolerant ÷ cold "

@@ -14,8 +14,8 @@ The case's checks judge both the shown and the confirmed answer against fresh, c
 the shown redraft, the shown answer's wall time, and the time to the confirmed answer (shown,
 exact prefill and re-verification) against fresh generation's wall time.
 
-Run alone (no other model process): python bench/watch_confirm.py --repeat 2 \
-    --json bench/results/watch-confirm-NAME.json [--model PATH] [--filter ID]...
+Run alone (no other model process): python benchmarks/watch_confirm.py --repeat 2 \
+    --json benchmarks/results/watch-confirm-NAME.json [--model PATH] [--filter ID]...
 """
 
 from __future__ import annotations

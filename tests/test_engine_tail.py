@@ -1,0 +1,75 @@
+"""The policy's tail vetoes on the real default model: a redraft does not hold text that fresh
+generation would not write (each with the veto switched off as the control; the reach veto is
+an experiment, off by default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.models import PINNED_WINDOW, smollm_path
+from redraft_engine import Draft, Engine, TolerantRule
+
+from redraft_cli.bench.cases import load_suite
+
+pytestmark = pytest.mark.model
+
+CASES = Path(__file__).resolve().parent.parent / "cases"
+SQUARE = "Write a Python function that returns the square of x."
+CUBE = "Write a Python function that returns the cube of x."
+
+
+@pytest.fixture(scope="module")
+def engine():
+    eng = Engine(smollm_path(), window=PINNED_WINDOW, max_tokens=120)
+    yield eng
+    eng.close()
+
+
+def code_block(engine: Engine, tokens: list[int]) -> str:
+    """The answer's text up to and including its first closing fence."""
+    fences = [i for i, t in enumerate(tokens) if t in engine.model.fence_tokens]
+    assert len(fences) >= 2, "the answer has no closed code block"
+    return "".join(engine.model.text_pieces(tokens[: fences[1] + 1]))
+
+
+@pytest.mark.parametrize("extra", ["\nprint(result)\n", "\n\n# Example usage\nprint(f(2))\n"])
+def test_the_band_does_not_hold_code_where_the_model_closes_its_block(engine, extra):
+    """The old answer (to the square prompt) ran on where the cube answer closes its block: at
+    the closing fence the old line trails the argmax inside the band."""
+    engine.reset()
+    fresh = engine.generate(CUBE)
+    block = code_block(engine, fresh.tokens)
+    close = [i for i, t in enumerate(fresh.tokens) if t in engine.model.fence_tokens][1]
+    old = Draft([*fresh.tokens[:close], *engine.model.tokenize(extra), *fresh.tokens[close:]],
+                SQUARE)
+    engine.reset()
+    closed = engine.redraft(CUBE, old)
+    assert closed.text.startswith(block)
+    assert closed.stats.emitted <= fresh.stats.emitted + 2
+    engine.reset()
+    control = engine.redraft(CUBE, old, rule=TolerantRule(ablate=frozenset({"close_veto"})))
+    assert not control.text.startswith(block), "control: the band holds the old line"
+    assert control.stats.emitted > fresh.stats.emitted
+
+
+@pytest.mark.parametrize("case_id", ["code-flags-status-end", "doc-library-append-related"])
+def test_an_answer_cut_before_the_edit_is_held_only_where_the_model_agrees(engine, case_id):
+    """At 48 tokens the old answer ends long before the edited last sentence, so holding its
+    path cannot bring in what the edit changed: with the reach veto (an experiment) the redraft
+    keeps only the model's own choices (the exact rule's answer), where the default rule's band
+    holds the cut old answer verbatim again."""
+    (case,) = [c for c in load_suite(CASES) if c.id == case_id]
+    before, after = case.prompt(case.before), case.prompt(case.after)
+    engine.reset()
+    old = engine.generate(before, max_tokens=48)
+    state = engine.export_state()
+
+    def redraft(rule):
+        assert engine.import_state(*state)
+        return engine.redraft(after, old, rule=rule, max_tokens=48).tokens
+
+    exact = redraft("exact")
+    assert exact != old.tokens  # the model's own answer leaves the old one somewhere
+    assert redraft(TolerantRule(experiments=frozenset({"reach_veto"}))) == exact
+    assert redraft("tolerant") == old.tokens, "control: the band holds the cut old answer"

@@ -1,0 +1,105 @@
+"""The held-token policy, tested as the table it is (pure core, no model).
+
+Each row of `EXPECTED` is checked by a real text edit of that kind, prepared by the tolerant
+rule, at that place, for a plain, a copied and a fixed token of an old answer, at three gaps to
+the argmax: a coin flip (inside the noise), a gap inside the band only, and a wide gap. A change
+of any row of `policy.TABLE`, or of how an edit is classified, fails its row here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from redraft_engine.guards import Edit
+from redraft_engine.policy import ABLATIONS, EXPERIMENTS, TABLE, EditKind, Place, Tier, table_text
+from redraft_engine.rules import TolerantRule
+
+E, N, B = Tier.EXACT, Tier.NEAR_TIE, Tier.BAND
+EOG = 0
+KNOWN = {w: 1000 + i for i, w in enumerate(
+    "Maria Okafor opened the new wing on March said mayor Glass it".split())}
+
+
+def tokenize(text: str) -> list[int]:
+    """Known words are one token; anything else is spelt out a character at a time."""
+    ids: list[int] = []
+    for word in text.split(" "):
+        ids.extend([KNOWN[word]] if word in KNOWN else [ord(c) for c in word])
+    return ids
+
+
+DOC = "Maria Okafor opened the new wing on March 14, said the mayor."
+EDITS = {
+    EditKind.UNCHANGED: DOC,
+    EditKind.SPACING: DOC.replace(" the new", "  the new"),
+    EditKind.PUNCTUATION: DOC.replace(".", "!"),
+    EditKind.TYPO: DOC.replace("mayor", "mayyor"),
+    EditKind.DELETION: DOC.replace(", said the mayor", ""),
+    EditKind.CONTENT: DOC.replace("new wing", "Glass wing"),
+    EditKind.UNKNOWN: DOC,
+}
+PIECES = ["Maria", " Ok", "af", "or", " opened", " it", " on", " March", " 1", "4"]
+PLAIN, COPY, FIXED = 5, 1, 8  # " it", " Ok" (of Okafor), " 1" (of 14)
+
+# (plain, copy, fixed) per place, in the order of policy.PLACES:
+# opening, shown opening, rechecked opening, body.
+EXPECTED = {
+    EditKind.UNCHANGED: [(B, B, B)] * 4,
+    EditKind.SPACING: [(B, B, N)] * 4,
+    EditKind.PUNCTUATION: [(B, N, N)] * 4,
+    EditKind.TYPO: [(N, N, N), (N, N, N), (E, E, E), (B, N, N)],
+    EditKind.DELETION: [(N, N, N), (N, N, N), (E, E, E), (B, N, N)],
+    EditKind.CONTENT: [(E, E, E), (N, N, N), (E, E, E), (B, N, N)],
+    EditKind.UNKNOWN: [(N, N, N), (N, N, N), (E, E, E), (B, N, N)],
+}
+NOISE = 0.4
+GAPS = {"coin flip": 0.2, "band": 0.8, "wide": 6.0}
+TOP, DRAFT = 1500, 1501
+
+
+def logits(gap: float) -> np.ndarray:
+    row = np.full(2048, -5.0, dtype=np.float32)
+    row[1:21] = np.linspace(0.0, -0.5, 20)
+    row[TOP] = 6.0
+    row[DRAFT] = 6.0 - gap
+    return row
+
+
+def prepared(kind: EditKind, place: Place):
+    old = None if kind is EditKind.UNKNOWN else DOC
+    edit = Edit(old_prompt=old, new_prompt=EDITS[kind], draft_pieces=PIECES, tokenize=tokenize,
+                eog=frozenset({EOG}))
+    ctx = TolerantRule().prepare(edit)
+    return replace(ctx, old_margins=(0.1,) * len(PIECES), noise=NOISE, opening=place)
+
+
+def test_the_table_prints_whole():
+    text = table_text()
+    print("\n" + text)
+    assert len(text.splitlines()) == 1 + len(EditKind) * len(Place) + 1
+    assert set(TABLE) == set(EditKind) and set(EXPECTED) == set(EditKind)
+
+
+@pytest.mark.parametrize("kind", list(EditKind), ids=lambda k: k.value)
+@pytest.mark.parametrize("place", list(Place), ids=lambda p: p.value)
+def test_each_row_holds_what_its_tier_allows(kind, place):
+    ctx = prepared(kind, place)
+    assert ctx.edit is kind  # the example edit is classified as its row
+    emitted = 0 if place is not Place.BODY else 99
+    want = dict(zip((PLAIN, COPY, FIXED), EXPECTED[kind][list(Place).index(place)]))
+    for index, tier in want.items():
+        held = {name: ctx.holds(logits(gap), TOP, DRAFT, index, emitted)
+                for name, gap in GAPS.items()}
+        assert held == {"coin flip": tier >= N, "band": tier == B, "wide": False}, (
+            f"{kind.value}, {place.value}, token {PIECES[index]!r}: expected {tier.name}")
+
+
+def test_ablations_and_experiments_are_checked_by_name():
+    assert TolerantRule(ablate=frozenset(ABLATIONS)).ablate == frozenset(ABLATIONS)
+    assert TolerantRule(experiments=frozenset(EXPERIMENTS)).experiments == frozenset(EXPERIMENTS)
+    with pytest.raises(ValueError, match="unknown ablation"):
+        TolerantRule(ablate=frozenset({"probation"}))
+    with pytest.raises(ValueError, match="unknown experiment"):
+        TolerantRule(experiments=frozenset({"close_veto"}))
