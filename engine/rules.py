@@ -80,22 +80,29 @@ class TolerantRule:
 
     def classify(self, edit: Edit) -> EditKind:
         """What the edit did, decided once for the whole redraft."""
+        return self._classified(edit)[0]
+
+    def _classified(self, edit: Edit) -> tuple[EditKind, frozenset[int]]:
+        """The edit's kind, and for a content edit the token ids of what it inserted."""
         old, new = edit.old_prompt, edit.new_prompt
+        none: frozenset[int] = frozenset()
         if old is None:
-            return EditKind.UNKNOWN
+            return EditKind.UNKNOWN, none
         if old == new:
-            return EditKind.UNCHANGED
+            return EditKind.UNCHANGED, none
         if "kept_words" not in self.ablate and same_words(old, new):
-            return EditKind.SPACING if same_but_spacing(old, new) else EditKind.PUNCTUATION
+            kind = EditKind.SPACING if same_but_spacing(old, new) else EditKind.PUNCTUATION
+            return kind, none
         if "inserted_veto" in self.ablate:
-            return EditKind.DELETION
+            return EditKind.DELETION, none
         if "typos" not in self.ablate and typos_only(old, new, edit.tokenize):
-            return EditKind.TYPO
-        return EditKind.CONTENT if inserted_token_ids(edit) else EditKind.DELETION
+            return EditKind.TYPO, none
+        inserted = inserted_token_ids(edit)
+        return (EditKind.CONTENT if inserted else EditKind.DELETION), inserted
 
     def prepare(self, edit: Edit) -> EditContext:
         """The policy for one redraft; the engine adds the old margins, noise and opening."""
-        kind = self.classify(edit)
+        kind, inserted = self._classified(edit)
         band = Band(self.tau, self.floor, self.top_k)
         if kind is EditKind.UNCHANGED:
             return EditContext(edit=kind, band=band, eog=edit.eog)
@@ -106,14 +113,13 @@ class TolerantRule:
             removed=removed_indices(edit) if "removed_veto" not in self.ablate else frozenset(),
             loop=(repeated_indices(edit.draft_pieces) if self._on(kind, "loop_veto")
                   else frozenset()),
-            inserted=inserted_token_ids(edit) if kind is EditKind.CONTENT else frozenset(),
+            inserted=inserted,
             eog=edit.eog,
             closers=edit.fences if self._on(kind, "close_veto") else frozenset(),
             cut_before_edit=(edit.cut and kind is EditKind.CONTENT
                              and self._on(kind, "reach_veto")
                              and not reaches_edit(edit, copy_min_len=self.copy_min_len)),
         )
-
 
     def _on(self, kind: EditKind, veto: str) -> bool:
         """The tail vetoes guard edits that changed words: where every word was kept, the old
