@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .calibration import calibration_files, default_calibration_dir, noise_files
 from .cpu import cpu_key, cpu_name, vector_extensions
 from .defaults import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, PROMPT_REUSE_MODES, RULE_NAMES
+from .devices import FLASH_ATTN, gpu_devices, parse_flash_attn, parse_gpu_layers
 from .errors import (
     EngineBuildError,
     EngineError,
@@ -55,7 +56,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS", "DEFAULT_N_CTX", "HELD", "PROMPT_REUSE_MODES", "REWRITTEN",
+    "DEFAULT_MAX_TOKENS", "DEFAULT_N_CTX", "FLASH_ATTN", "HELD", "PROMPT_REUSE_MODES", "REWRITTEN",
     "RULE_NAMES", "TEMPORARY_SUFFIX",
     "AcceptanceRule", "Checkpoint", "Draft", "Edit", "EditContext", "Engine", "EngineBuildError",
     "EngineError",
@@ -64,7 +65,8 @@ __all__ = [
     "PromptTooLongError", "RedraftError", "Result", "Sampling", "Span", "SpanKind", "Stats",
     "Stopped", "Stream",
     "Timings", "TokenEvent", "TolerantRule", "atomic_write_bytes", "calibration_files",
-    "cpu_key", "cpu_name", "default_calibration_dir", "diff_words", "noise_files",
+    "cpu_key", "cpu_name", "default_calibration_dir", "diff_words", "gpu_devices", "noise_files",
+    "parse_flash_attn", "parse_gpu_layers",
     "remove_temporaries", "rule_by_name", "temporary_prefix", "vector_extensions",
 ]
 
@@ -73,4 +75,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'redraft_engine' has no attribute {name!r}")
+    if name == "Engine":
+        from .llama_backend import load_before_numpy
+
+        load_before_numpy()
     return getattr(importlib.import_module(module, __name__), name)

@@ -22,6 +22,16 @@ from .defaults import (
     DEFAULT_START_PROBATION,
     PROMPT_REUSE_MODES,
 )
+from .devices import (
+    AUTO,
+    backend_name,
+    device_key,
+    gpu_devices,
+    offloaded_layers,
+    parse_flash_attn,
+    parse_gpu_layers,
+    requested_layers,
+)
 from .errors import InvalidTokenError
 from .guards import Edit
 from .kv_session import KVSession
@@ -73,6 +83,10 @@ class Engine(Confirmation):
     the memory cannot; "snapshot" forces the snapshot path.
     decode_lock: a file that engines of every process on this machine lock while they answer,
     so that two processes take turns instead of starving each other (see decode_lock.py).
+    gpu_layers: model layers offloaded to a GPU: a count, "all", or "auto" (all where the
+    installed llama.cpp has a GPU backend, else 0). `backend`, `gpu_layers` and `n_layers` then
+    say where the model runs. flash_attn: "auto" (llama.cpp decides per backend), "on", "off".
+    Calibration files are kept per device, so GPU and CPU runs never share measurements.
     on_calibrate: called with a short description before each measurement of this machine
     that has no saved result yet (the first load of a model on a CPU takes seconds more);
     `calibration_s` then says how long measuring took (0.0 when everything was saved).
@@ -95,6 +109,8 @@ class Engine(Confirmation):
         rollback: str = "auto",
         decode_lock: str | os.PathLike[str] | None = None,
         on_calibrate: Callable[[str], None] | None = None,
+        gpu_layers: int | str = AUTO,
+        flash_attn: str = AUTO,
     ):
         if window is not None and window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
@@ -107,12 +123,22 @@ class Engine(Confirmation):
         if prompt_reuse not in PROMPT_REUSE_MODES:
             raise ValueError(f"prompt_reuse must be one of {', '.join(PROMPT_REUSE_MODES)}, "
                              f"got {prompt_reuse!r}")
+        gpu_layers = parse_gpu_layers(gpu_layers)
+        flash_attn = parse_flash_attn(flash_attn)
         if not isinstance(model, ModelFile):
             model = ModelFile.open(model or os.environ.get(ENV_VAR) or None)
         self.model_file = model
-        self.model = LlamaModel(model.path)
+        self.devices = gpu_devices()
+        self.model = LlamaModel(model.path, n_gpu_layers=requested_layers(
+            gpu_layers, bool(self.devices)))
+        self.gpu_layers = offloaded_layers(requested_layers(gpu_layers, bool(self.devices)),
+                                           self.model.n_layer, bool(self.devices))
+        self.n_layers = self.model.n_layer + 1
+        self.backend = backend_name(self.devices, self.gpu_layers)
+        self.flash_attn = flash_attn
         n_ctx = min(n_ctx, self.model.n_ctx_train) if self.model.n_ctx_train > 0 else n_ctx
-        self.session = KVSession(self.model, n_ctx=n_ctx, n_threads=n_threads, rollback=rollback)
+        self.session = KVSession(self.model, n_ctx=n_ctx, n_threads=n_threads, rollback=rollback,
+                                 flash_attn=flash_attn)
         self.max_tokens = max_tokens
         self.max_window = min(max_window, self.session.n_batch - 1)  # + the token it rides on
         self.window = None if window is None else min(window, self.max_window)
@@ -124,7 +150,8 @@ class Engine(Confirmation):
         self.cost = DEFAULT_COST
         threads = n_threads or os.cpu_count() or 1
         key = (f"{model.fingerprint}-{cpu_key()}-t{threads}-b{self.session.n_batch}"
-               f"-c{self.session.n_ctx}")
+               f"-c{self.session.n_ctx}"
+               f"{device_key(self.devices, self.gpu_layers, flash_attn)}")
         folder = default_calibration_dir() if calibration_dir is None else Path(calibration_dir)
         measured: list[str] = []
 

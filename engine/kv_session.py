@@ -12,6 +12,7 @@ import numpy as np
 
 from .blend_plan import Span, approximate_share, plan_blend
 from .defaults import DEFAULT_N_CTX
+from .devices import FLASH_ATTN
 from .errors import EngineError, PromptTooLongError, Stopped
 from .interrupts import deferred_interrupts, interrupt_pending
 from .kv_blend import GUARD, SCRATCH, apply_plan
@@ -46,6 +47,7 @@ class KVSession:
         n_batch: int = 512,
         n_threads: int | None = None,
         rollback: str = "auto",
+        flash_attn: str = "auto",
     ):
         if rollback not in ("auto", "snapshot"):
             raise ValueError("rollback must be 'auto' or 'snapshot'")
@@ -65,6 +67,7 @@ class KVSession:
         # Sliding-window caches prune old positions, so a rolled-back tail could leave the cache
         # short of what a clean decode sees; the full-size SWA cache keeps rollback exact.
         params.swa_full = model.n_swa > 0
+        params.flash_attn_type = FLASH_ATTN[flash_attn]
         with deferred_interrupts():
             ctx = L.llama_init_from_model(model.ptr, params)
         if not ctx:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import sys
 from types import ModuleType
 
 from .build_fit import compiled_features, rebuild_hint, unfit_extensions
@@ -29,13 +30,32 @@ _state: dict[str, object] = {}
 _log_callbacks: list[object] = []
 
 
+def _import_llama_cpp() -> ModuleType:
+    if not os.environ.get("OMP_WAIT_POLICY"):
+        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)  # read when libgomp loads
+    import llama_cpp  # noqa: PLC0415  (lazy on purpose)
+
+    return llama_cpp
+
+
+def load_before_numpy() -> None:
+    """Load llama.cpp's shared libraries now if numpy is not loaded yet. With a CUDA build,
+    numpy (its OpenBLAS) loaded first made every model load crash on one GPU machine (a
+    segfault inside llama_model_load_from_file); llama.cpp's libraries first, it loaded.
+    Errors are left for `lib()` to report."""
+    if "llama_cpp" in sys.modules or "numpy" in sys.modules:
+        return
+    try:
+        _import_llama_cpp()
+    except Exception:  # noqa: BLE001  (lib() raises it again, with its own message)
+        pass
+
+
 def lib() -> ModuleType:
     """The `llama_cpp` module, imported and initialised once, its log sent to `redraft.llama`."""
     mod = _state.get("lib")
     if mod is None:
-        if not os.environ.get("OMP_WAIT_POLICY"):
-            os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)  # read when libgomp loads
-        import llama_cpp  # noqa: PLC0415  (lazy on purpose)
+        llama_cpp = _import_llama_cpp()
 
         @llama_cpp.llama_log_callback
         def _forward(level: int, text: bytes, _user: ctypes.c_void_p) -> None:

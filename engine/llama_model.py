@@ -46,6 +46,7 @@ class LlamaModel:
         self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
         self.n_ctx_train = int(L.llama_model_n_ctx_train(model))
         self.n_swa = int(L.llama_model_n_swa(model))
+        self.n_layer = int(L.llama_model_n_layer(model))
         self.recurrent = bool(L.llama_model_is_recurrent(model) or L.llama_model_is_hybrid(model))
         self.eog = frozenset(t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self.vocab, t))
         template = L.llama_model_chat_template(model, None)

@@ -21,6 +21,8 @@ from redraft_engine import (
     PROMPT_REUSE_MODES,
     RULE_NAMES,
     default_calibration_dir,
+    parse_flash_attn,
+    parse_gpu_layers,
 )
 
 from .errors import ConfigError
@@ -170,6 +172,11 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         "run and bench"),
     Key("n_ctx", _context_size, DEFAULT_N_CTX, "context window, in tokens"),
     Key("threads", _positive_int, None, "CPU threads (default: all cores)"),
+    Key("gpu_layers", parse_gpu_layers, "auto",
+        "model layers offloaded to a GPU: a number, all, or auto (all where the installed "
+        "llama.cpp has a GPU backend, else 0)"),
+    Key("flash_attn", parse_flash_attn, "auto",
+        "flash attention: auto (llama.cpp decides per backend), on or off"),
     Key("cache_dir", _text, ".redraft", "cache folder, relative to the project root",
         is_path=True),
     Key("calibration_dir", _text, lambda: str(default_calibration_dir()),

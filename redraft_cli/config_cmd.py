@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from redraft_engine import noise_files
+from redraft_engine import RedraftError, gpu_devices, noise_files
 from rich.console import Console
 from rich.table import Table
 
@@ -14,12 +14,26 @@ from .json_out import emit
 from .tasks import BUILTIN_TASKS
 
 
+def _gpus() -> list[str] | None:
+    """The GPUs the installed llama.cpp offers (None where it cannot be loaded)."""
+    try:
+        return [str(d) for d in gpu_devices()]
+    except RedraftError:
+        return None
+
+
 def _shown(name: str, value: Any) -> str:
     if value is None or value == ():
         return "(none)" if name != "model" else "(bundled SmolLM2-135M-Instruct)"
     if name == "prompt_reuse" and value == AUTO:
         return (f"{AUTO} (watch: {WATCH_PROMPT_REUSE}, confirmed when idle; "
                 f"run: {FINAL_PROMPT_REUSE})")
+    if name == "gpu_layers" and value == AUTO:
+        gpus = _gpus()
+        if gpus is None:
+            return f"{AUTO} (all where llama.cpp has a GPU backend, else 0)"
+        return f"{AUTO} (here: all, {', '.join(gpus)})" if gpus else (
+            f"{AUTO} (here: 0, no GPU backend)")
     return str(value)
 
 
@@ -38,6 +52,7 @@ def config_document(config: Config) -> dict[str, Any]:
             {"source": str(t.source), "output": str(t.output), **t.options}
             for t in config.targets
         ],
+        "gpu_devices": _gpus(),
         "noise": [{"calibration": key, **estimate.to_json()}
                   for key, estimate in noise_files(Path(config.settings.calibration_dir)).items()],
     }

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from redraft_engine import ModelFile
 
-from .config import Settings
+from .config import AUTO, Settings
+from .console import warn
 
 if TYPE_CHECKING:
     from redraft_engine import Engine
@@ -48,12 +49,26 @@ def load_engine(
     from redraft_engine import Engine
 
     log.debug("loading %s", model.path)
-    return Engine(
+    engine = Engine(
         model, n_ctx=settings.n_ctx, n_threads=settings.threads,
         max_tokens=settings.max_tokens, prompt_reuse=settings.prompt_reuse,
-        calibration_dir=settings.calibration_dir,
+        calibration_dir=settings.calibration_dir, gpu_layers=settings.gpu_layers,
+        flash_attn=settings.flash_attn,
         decode_lock=Path(settings.calibration_dir) / DECODE_LOCK, on_calibrate=on_calibrate,
     )
+    log.debug("%s: %d of %d layers on %s, flash attention %s", model.path.name,
+              engine.gpu_layers, engine.n_layers, engine.backend, engine.flash_attn)
+    if settings.gpu_layers not in (AUTO, 0) and engine.gpu_layers == 0:
+        warn(f"gpu_layers {settings.gpu_layers} ({settings.source('gpu_layers')}) asks for a "
+             "GPU, but the installed llama.cpp has no GPU backend: the model runs on the CPU "
+             "(rebuild llama-cpp-python for the GPU, see the README)")
+    return engine
+
+
+def engine_json(engine: Engine) -> dict[str, object]:
+    """Where the model runs, for --json reports."""
+    return {"backend": engine.backend, "gpu_layers": engine.gpu_layers,
+            "n_layers": engine.n_layers, "flash_attn": engine.flash_attn}
 
 
 def calibration_notice(show: Callable[[str], None]) -> OnCalibrate:
@@ -76,6 +91,10 @@ class LazyEngine:
         self._engine: Engine | None = None
         # Key of the target whose prompt (and maybe a partial answer) the KV cache holds now.
         self.holds: str | None = None
+
+    @property
+    def loaded(self) -> Engine | None:
+        return self._engine
 
     def get(self, model: ModelFile) -> Engine:
         if self._engine is not None and self._engine.model_file != model:

@@ -44,11 +44,16 @@ def job_json(
 
 
 def run_document(
-    jobs: Sequence[dict[str, Any]], exit_code: int, *, calibration_s: float = 0.0
+    jobs: Sequence[dict[str, Any]], exit_code: int, *, calibration_s: float = 0.0,
+    engine: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`calibration_s`: seconds this run spent measuring the machine (a model's first use)."""
-    return {"targets": list(jobs), "exit_code": exit_code,
-            "calibration_s": round(calibration_s, 3)}
+    """`calibration_s`: seconds this run spent measuring the machine (a model's first use);
+    `engine`: where the model ran (absent when no target needed it)."""
+    doc = {"targets": list(jobs), "exit_code": exit_code,
+           "calibration_s": round(calibration_s, 3)}
+    if engine is not None:
+        doc["engine"] = engine
+    return doc
 
 
 def watch_event(event: str, **fields: Any) -> dict[str, Any]:

@@ -89,6 +89,13 @@ NCtxOpt = Annotated[int | None, typer.Option(
     "--n-ctx", help=f"Context window in tokens (default {DEFAULT_N_CTX}).", min=MIN_N_CTX)]
 ThreadsOpt = Annotated[int | None, typer.Option(
     "--threads", help="CPU threads (default: all cores).", min=1)]
+GpuLayersOpt = Annotated[str | None, typer.Option(
+    "--gpu-layers", metavar="N|all|auto",
+    help="Model layers offloaded to a GPU (default auto: all where the installed llama.cpp "
+    "has a GPU backend, else 0).")]
+FlashAttnOpt = Annotated[str | None, typer.Option(
+    "--flash-attn", click_type=click.Choice(("auto", "on", "off")),
+    help="Flash attention (default auto: llama.cpp decides per backend).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 ForceOpt = Annotated[bool, typer.Option(
     "--force", help="Overwrite an output file even if it was edited by hand.")]
@@ -143,6 +150,8 @@ def run_command(
     prompt_reuse: PromptReuseOpt = None,
     n_ctx: NCtxOpt = None,
     threads: ThreadsOpt = None,
+    gpu_layers: GpuLayersOpt = None,
+    flash_attn: FlashAttnOpt = None,
 ) -> None:
     """Answer FILE, or every configured target, reusing the previous answer.
 
@@ -158,7 +167,9 @@ def run_command(
         check_file_options(file, task=task, prompt=prompt, question=question, out=out)
         config = load_config(flags=dict(
             task=task, prompt=prompt, question=question, model=model, max_tokens=max_tokens,
-            rule=rule, prompt_reuse=prompt_reuse, n_ctx=n_ctx, threads=threads))
+            rule=rule, prompt_reuse=prompt_reuse, n_ctx=n_ctx, threads=threads,
+            gpu_layers=gpu_layers,
+            flash_attn=flash_attn))
         jobs = plan_jobs(config, Models(), file, out)
         code = run_jobs(config, jobs, RunOptions(check=check, force=force, json=json_out))
     raise typer.Exit(code)
@@ -183,6 +194,8 @@ def watch_cmd(
     prompt_reuse: PromptReuseOpt = None,
     n_ctx: NCtxOpt = None,
     threads: ThreadsOpt = None,
+    gpu_layers: GpuLayersOpt = None,
+    flash_attn: FlashAttnOpt = None,
     debounce_ms: Annotated[int | None, typer.Option(
         "--debounce-ms", min=1,
         help="Answer a save once the file has been quiet this long, in ms (default 50).")] = None,
@@ -204,6 +217,8 @@ def watch_cmd(
         config = load_config(flags=dict(
             task=task, prompt=prompt, question=question, model=model, max_tokens=max_tokens,
             rule=rule, prompt_reuse=prompt_reuse, n_ctx=n_ctx, threads=threads,
+            gpu_layers=gpu_layers,
+            flash_attn=flash_attn,
             debounce_ms=debounce_ms))
         opts = WatchOptions(out=out, json=json_out, force=force, max_events=max_events)
         code = watch_command(config, paths, opts)
@@ -279,6 +294,8 @@ def serve_cmd(
         "choose with redraft.prompt_reuse.")] = None,
     n_ctx: NCtxOpt = None,
     threads: ThreadsOpt = None,
+    gpu_layers: GpuLayersOpt = None,
+    flash_attn: FlashAttnOpt = None,
     queue_size: Annotated[int | None, typer.Option(
         "--queue-size", help="Requests that may wait for the engine (default 8); more get "
         "429.", min=1)] = None,
@@ -302,7 +319,9 @@ def serve_cmd(
 
         config = load_config(flags=dict(
             host=host, port=port, model=model, max_tokens=max_tokens, rule=rule,
-            prompt_reuse=prompt_reuse, n_ctx=n_ctx, threads=threads, queue_size=queue_size))
+            prompt_reuse=prompt_reuse, n_ctx=n_ctx, threads=threads,
+            gpu_layers=gpu_layers,
+            flash_attn=flash_attn, queue_size=queue_size))
         code = serve_command(config)
     raise typer.Exit(code)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cache import Cache, open_cache
 from .config import FINAL_PROMPT_REUSE, Config
-from .engine_access import LazyEngine, Models, calibration_notice
+from .engine_access import LazyEngine, Models, calibration_notice, engine_json
 from .errors import CHANGED, OK, USAGE, CliError, ConfigError, exit_code_for, print_error
 from .faults import crash_point
 from .inputs import read_document, text_hash
@@ -150,8 +150,10 @@ def run_jobs(config: Config, jobs: list[Job], opts: RunOptions) -> int:
     if opts.json:
         from .json_out import emit, run_document
 
+        loaded = engine.loaded
         emit(run_document([r.to_json(config.root) for r in opts.reports], code,
-                          calibration_s=engine.calibration_s))
+                          calibration_s=engine.calibration_s,
+                          engine=None if loaded is None else engine_json(loaded)))
     return code
 
 

@@ -17,7 +17,7 @@ from .cache import Entry, open_cache
 from .changes import ChangeFeed
 from .config import WATCH_PROMPT_REUSE, Config
 from .console import animation_allowed, make_console
-from .engine_access import LazyEngine, Models, calibration_notice
+from .engine_access import LazyEngine, Models, calibration_notice, engine_json
 from .errors import CliError, exit_code_for, print_error
 from .inputs import read_document, text_hash
 from .jobs import (
@@ -96,13 +96,14 @@ class WatchSession:
             entry = self.cache.load_entry(first.key)
             adopt = output_text(entry.answer) if entry is not None else None
             guard_hand_edit(self.cache, self.opts.out, force=self.opts.force, adopt=adopt)
-        self.engine.get(first.model)  # load once, up front: every answer reuses it
+        loaded = self.engine.get(first.model)  # load once, up front: every answer reuses it
         self.feed = ChangeFeed(self.jobs, quiet_ms=self.config.settings.debounce_ms)
         self.feed.start()
         try:
             self._event(watch_event(
                 "started", files=[j.label for j in self.jobs.values()], task=first.task.name,
                 model=str(first.model.path), calibration_s=round(self.engine.calibration_s, 3),
+                engine=engine_json(loaded),
             ))
             self.console.print(
                 f"watching {', '.join(j.label for j in self.jobs.values())} (Ctrl-C to stop)",

@@ -39,6 +39,8 @@ def test_edits_in_place_and_by_rename_are_redrafted(tmp_path, watcher_factory):
 
     started = w.next_event("started")
     assert started["files"] == ["doc.md"] and started["task"] == "summarize"
+    assert started["engine"] == {"backend": "CPU", "gpu_layers": 0, "n_layers": 31,
+                                 "flash_attn": "auto"}
     first = w.next_event("answer")
     assert first["mode"] == "fresh" and first["text"].strip()
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 
 from redraft_cli.errors import CliError, error_boundary
@@ -47,6 +48,12 @@ def bench(
         "it).")] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="CPU threads (default: all cores).")] = None,
+    gpu_layers: Annotated[str | None, typer.Option(
+        "--gpu-layers", metavar="N|all|auto", help="Model layers offloaded to a GPU (default "
+        "auto: all where the installed llama.cpp has a GPU backend, else 0).")] = None,
+    flash_attn: Annotated[str | None, typer.Option(
+        "--flash-attn", click_type=click.Choice(("auto", "on", "off")),
+        help="Flash attention (default auto: llama.cpp decides per backend).")] = None,
 ) -> None:
     """Benchmark redraft on an edit suite: speed against fresh and cold runs, and regressions.
 
@@ -63,6 +70,7 @@ def bench(
         code = run_bench(
             directory, model=model, repeat=repeat, filters=tuple(filter_globs or ()),
             json_path=json_path, plot_path=plot_path, max_tokens=max_tokens, threads=threads,
+            gpu_layers=gpu_layers, flash_attn=flash_attn,
         )
     raise typer.Exit(code)
 
@@ -77,11 +85,13 @@ def run_bench(
     plot_path: Path | None,
     max_tokens: int | None,
     threads: int | None,
+    gpu_layers: str | None = None,
+    flash_attn: str | None = None,
 ) -> int:
     from rich.console import Console
 
     from redraft_cli.config import FINAL_PROMPT_REUSE, load_config
-    from redraft_cli.engine_access import Models, load_engine
+    from redraft_cli.engine_access import Models, engine_json, load_engine
 
     from .cases import load_suite
     from .plot import check_plot_target
@@ -93,7 +103,8 @@ def run_bench(
     cases = load_suite(directory, filters)
     # OMP_WAIT_POLICY is left as the user has it (and recorded in the JSON): PASSIVE waiting
     # made one-token decodes 3-4x slower here, which would flatter redraft against fresh.
-    flags = dict(model=model, max_tokens=max_tokens, threads=threads)
+    flags = dict(model=model, max_tokens=max_tokens, threads=threads, gpu_layers=gpu_layers,
+                 flash_attn=flash_attn)
     settings = load_config(flags=flags).settings.with_prompt_reuse(FINAL_PROMPT_REUSE)
     engine = load_engine(settings, Models().identify(settings))
     _check_lengths(engine, cases)
@@ -108,6 +119,7 @@ def run_bench(
         raise KeyboardInterrupt
     run_settings = {"dir": str(directory), "repeat": repeat, "filter": list(filters),
                     "max_tokens": settings.max_tokens, "threads": settings.threads,
+                    **engine_json(engine),
                     "n_ctx": engine.n_ctx, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                     "noise": engine.noise,
                     "start_probation": engine.start_probation,
@@ -152,7 +164,8 @@ def _report(
     footer = (
         f"{len(results)} cases × {run_settings['repeat']} repeats, max "
         f"{run_settings['max_tokens']} tokens, model {model_info['name']} "
-        f"({model_info['description']}), {machine_line(machine)}; "
+        f"({model_info['description']}) on {engine.backend} ({engine.gpu_layers} of "
+        f"{engine.n_layers} layers offloaded), {machine_line(machine)}; "
         f"bench wall time {wall / 60:.1f} min; near-tie noise {engine.noise:.2f} logits "
         f"(measured), opening {engine.start_probation} tokens. Ratios are baseline time / "
         "arm time: 'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an "
