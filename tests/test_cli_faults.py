@@ -29,7 +29,7 @@ DOC = (
     "the new children's wing, and the maker space opens a week later.\n"
 )
 EDITED = DOC.replace("March 14", "April 3")
-ENV = {"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "16"}
+ENV = {"REDRAFT_MAX_TOKENS": "16"}
 CONFIG = '[[targets]]\nsource = "doc.md"\ntask = "summarize"\noutput = "doc.sum.md"\n'
 
 

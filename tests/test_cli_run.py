@@ -29,7 +29,7 @@ DOC = (
     "payment form. The next review meeting is on Thursday at 10am in room 12.\n"
 )
 # Small answers and one thread keep the model's share of the suite short and stable on 2 cores.
-ENV = {"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "24"}
+ENV = {"REDRAFT_MAX_TOKENS": "24"}
 
 runner = CliRunner()
 

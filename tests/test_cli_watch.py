@@ -170,7 +170,7 @@ def test_a_run_while_watch_holds_the_target_waits_and_agrees(tmp_path, watcher_f
     w.next_event("answer")
     doc.write_text(DOC.replace("Monday", "Tuesday"))
     time.sleep(0.3)  # the watcher is redrafting, and takes the target's lock to record it
-    env = without_redraft_vars({"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "24"})
+    env = without_redraft_vars({"REDRAFT_MAX_TOKENS": "24"})
     run = subprocess.run([sys.executable, "-m", "redraft_cli", "run"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr  # the output did not exist yet: written

@@ -25,7 +25,7 @@ def watcher(tmp_path):
     started = []
 
     def make(*args):
-        w = Watcher(tmp_path, *args, "--prompt-reuse", "blend")
+        w = Watcher(tmp_path, *args)  # watch blends by default
         started.append(w)
         return w
 
@@ -42,17 +42,17 @@ def saved_approximate_ranges(project):
     return json.loads(raw[10 : 10 + n])["approximate"]
 
 
-@pytest.mark.parametrize("reuse,blends", [(None, True), ("exact", False)])
-def test_watch_blends_unless_told_otherwise(tmp_path, reuse, blends):
+def test_control_watch_told_exact_does_not_blend(tmp_path):
+    """The tests below run watch with its defaults and see it blend; told otherwise, it does
+    not."""
     doc = tmp_path / "log.md"
     doc.write_text(service_log())
-    flags = () if reuse is None else ("--prompt-reuse", reuse)
-    w = Watcher(tmp_path, "log.md", "--max-events", "2", *flags)
+    w = Watcher(tmp_path, "log.md", "--max-events", "2", "--prompt-reuse", "exact")
     try:
         w.next_event("answer")
         doc.write_text(edit_at_start(service_log(), "(primary)"))
         edited = w.next_event("answer")
-        assert (edited["stats"]["prompt_shifted"] > 500) is blends
+        assert edited["stats"]["prompt_shifted"] == 0
         assert w.proc.wait(timeout=60) == 0
     finally:
         w.close()

@@ -52,7 +52,7 @@ LONG_DOC = "\n\n".join(
          ("airport", "planner", "Li Wei", "textile", "night"),
          ("rail", "clerk", "Sara Berg", "grain", "morning"),
          ("river", "foreman", "Omar Haddad", "paper", "evening"),
-         ("valley", "agent", "Mia Novak", "steel", "noon")] * 4, start=1))
+         ("valley", "agent", "Mia Novak", "steel", "noon")] * 2, start=1))
 
 
 def _time_to_cancel(project, patches: str) -> float:

@@ -306,7 +306,7 @@ def serve(cwd: Path, *args: str, env: dict[str, str] | None = None):
 def started(cwd: Path, *args: str) -> Iterator[tuple[subprocess.Popen, int]]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "redraft_cli", "serve", "--port", str(port),
-                             *args], cwd=cwd, env=without_redraft_vars({"REDRAFT_THREADS": "1"}),
+                             *args], cwd=cwd, env=without_redraft_vars({}),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield proc, port

@@ -19,7 +19,7 @@ from pathlib import Path
 from helpers.cli_env import without_redraft_vars
 
 # One decoding thread, as the other CLI tests use: the calibration measured for it is shared.
-SERVER_ENV = {"REDRAFT_THREADS": "1"}
+SERVER_ENV: dict[str, str] = {}
 STOP_TIMEOUT = 20.0
 
 

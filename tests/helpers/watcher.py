@@ -25,7 +25,7 @@ class Watcher:
     def __init__(self, cwd, *args, env=None, patches=""):
         """`patches`: test-only patches of helpers/patched_cli.py, for a control."""
         env = without_redraft_vars(
-            {"REDRAFT_THREADS": "1", "REDRAFT_MAX_TOKENS": "24", "REDRAFT_DEBOUNCE_MS": "50",
+            {"REDRAFT_MAX_TOKENS": "24", "REDRAFT_DEBOUNCE_MS": "50",
              "REDRAFT_TEST_PATCHES": patches, **(env or {})})
         cli = [str(PATCHED_CLI)] if patches else ["-m", "redraft_cli"]
         self.proc = subprocess.Popen(
