@@ -3,47 +3,39 @@
 Precedence, highest first: command-line flags, a target's own keys (for that target),
 REDRAFT_* environment variables, redraft.toml, [tool.redraft] in pyproject.toml, defaults.
 Every resolved value remembers where it came from, so `redraft config` can say so.
+The settings themselves are listed in config_keys.py (KEYS), their value parsers in
+config_values.py; this module resolves them into a Config with its targets and tasks.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from redraft_engine import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_N_CTX,
-    PROMPT_REUSE_MODES,
-    RULE_NAMES,
-    default_calibration_dir,
-    parse_flash_attn,
-    parse_gpu_layers,
-)
-
+from .config_keys import KEYS, Key
+from .config_values import AUTO
+from .config_values import FINAL_PROMPT_REUSE as FINAL_PROMPT_REUSE
+from .config_values import MIN_N_CTX as MIN_N_CTX
+from .config_values import PROMPT_REUSE_CHOICES as PROMPT_REUSE_CHOICES
 from .errors import ConfigError
 from .tasks import BUILTIN_TASKS, Task, TaskError, custom_task
 
+# FINAL_PROMPT_REUSE, MIN_N_CTX and PROMPT_REUSE_CHOICES live in config_values.py; they are
+# re-exported here for main.py and bench/command.py, which import them from this module.
+
 REDRAFT_TOML = "redraft.toml"
 PYPROJECT = "pyproject.toml"
-ENV_PREFIX = "REDRAFT_"
-MIN_N_CTX = 256
+TABLE_KEYS = ("targets", "tasks")
+TARGET_KEYS = ("source", "output")
 
 DEFAULT = "default"
 PYPROJECT_SOURCE = "pyproject.toml [tool.redraft]"
 TOML_SOURCE = REDRAFT_TOML
 _RANKS = {DEFAULT: 0, PYPROJECT_SOURCE: 1, TOML_SOURCE: 2}
-
-# prompt_reuse "auto" is blend in watch, which confirms every blended answer over an exact
-# prefill as soon as it is idle, and exact where an answer is final when written (run, bench).
-AUTO = "auto"
-PROMPT_REUSE_CHOICES = (AUTO, *PROMPT_REUSE_MODES)
-WATCH_PROMPT_REUSE = "blend"
-FINAL_PROMPT_REUSE = "exact"
 
 
 def _rank(source: str) -> int:
@@ -54,153 +46,6 @@ def _rank(source: str) -> int:
     if source.startswith("env "):
         return 3
     return _RANKS[source]
-
-
-# --- value parsers: each takes a raw value (TOML value or string) and returns the typed one ---
-
-def _text(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ValueError(f"must be a string, got {raw!r}")
-    return raw
-
-
-def _positive_int(raw: Any) -> int:
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
-        raise ValueError(f"must be a positive integer, got {raw!r}")
-    return raw
-
-
-def _context_size(raw: Any) -> int:
-    value = _positive_int(raw)
-    # llama.cpp rounds smaller contexts up to 256 but keeps the batch at the requested size,
-    # and then aborts the process on a longer prompt; refuse them here instead.
-    if value < MIN_N_CTX:
-        raise ValueError(f"must be at least {MIN_N_CTX}, got {raw!r}")
-    return value
-
-
-def _seconds(raw: Any) -> float:
-    try:
-        value = float(raw) if not isinstance(raw, bool) else -1.0
-    except (TypeError, ValueError):
-        value = -1.0
-    if value < 0:
-        raise ValueError(f"must be a number of seconds >= 0, got {raw!r}")
-    return value
-
-
-def _rule(raw: Any) -> str:
-    if raw not in RULE_NAMES:
-        raise ValueError(f"must be one of {', '.join(RULE_NAMES)}, got {raw!r}")
-    return raw
-
-
-def _prompt_reuse(raw: Any) -> str:
-    if raw not in PROMPT_REUSE_CHOICES:
-        raise ValueError(f"must be one of {', '.join(PROMPT_REUSE_CHOICES)}, got {raw!r}")
-    return raw
-
-
-def _port(raw: Any) -> int:
-    value = _positive_int(raw)
-    if value > 65535:
-        raise ValueError(f"must be a TCP port (1-65535), got {raw!r}")
-    return value
-
-
-def _key_hashes(raw: Any) -> tuple[str, ...]:
-    items = raw.split(",") if isinstance(raw, str) else raw
-    if not isinstance(items, (list, tuple)):
-        raise ValueError(f"must be SHA-256 hex digests (a list or comma-separated), got {raw!r}")
-    digests = tuple(str(item).strip().lower() for item in items if str(item).strip())
-    for digest in digests:
-        if not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise ValueError(f"must be SHA-256 hex digests (64 hex digits each; print one with "
-                             f"redraft serve --hash-key), got {digest!r}")
-    return digests
-
-
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 10**3, "kib": 1 << 10, "m": 1 << 20, "mb": 10**6,
-          "mib": 1 << 20, "g": 1 << 30, "gb": 10**9, "gib": 1 << 30}
-
-
-def parse_size(raw: Any) -> int:
-    """Bytes from an integer or a string such as '1GiB', '500 MB', '0'."""
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        return raw
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", raw if isinstance(raw, str) else "")
-    if not m or m.group(2).lower() not in _UNITS:
-        raise ValueError(f"must be a size such as 1GiB or 500MB, got {raw!r}")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-@dataclass(frozen=True)
-class Key:
-    name: str
-    parse: Callable[[Any], Any]
-    default: Any
-    help: str
-    per_target: bool = False
-    is_path: bool = False
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
-
-    def default_value(self) -> Any:
-        """The default; a callable default is computed when the config is loaded."""
-        return self.default() if callable(self.default) else self.default
-
-
-KEYS: dict[str, Key] = {k.name: k for k in [
-    Key("model", _text, None, "GGUF model file (default: the bundled SmolLM2-135M-Instruct)",
-        per_target=True, is_path=True),
-    Key("task", _text, "summarize", "task name: summarize, review, answer, or one from [tasks]",
-        per_target=True),
-    Key("prompt", _text, None, "custom prompt template containing {document}", per_target=True),
-    Key("question", _text, None, "the question of the 'answer' task", per_target=True),
-    Key("max_tokens", _positive_int, DEFAULT_MAX_TOKENS, "longest answer, in tokens",
-        per_target=True),
-    Key("rule", _rule, RULE_NAMES[0], "acceptance rule of a redraft: tolerant or exact",
-        per_target=True),
-    Key("prompt_reuse", _prompt_reuse, AUTO,
-        "exact: reuse the KV cache up to the first edited token; blend: also keep the "
-        "unchanged text after an edit (approximate, re-decoded by the next blend); auto: "
-        "blend in watch (each answer confirmed over an exact prefill when idle), exact in "
-        "run and bench"),
-    Key("n_ctx", _context_size, DEFAULT_N_CTX, "context window, in tokens"),
-    Key("threads", _positive_int, None, "CPU threads (default: all cores)"),
-    Key("gpu_layers", parse_gpu_layers, "auto",
-        "model layers offloaded to a GPU: a number, all, or auto (all where the installed "
-        "llama.cpp has a GPU backend, else 0)"),
-    Key("flash_attn", parse_flash_attn, "auto",
-        "flash attention: auto (llama.cpp decides per backend), on or off"),
-    Key("cache_dir", _text, ".redraft", "cache folder, relative to the project root",
-        is_path=True),
-    Key("calibration_dir", _text, lambda: str(default_calibration_dir()),
-        "per-machine model measurements (window costs), shared by projects", is_path=True),
-    Key("cache_max_size", parse_size, 1 << 30, "bound on the cache's total size (LRU)"),
-    Key("lock_timeout", _seconds, 120.0, "seconds to wait for another process's target lock"),
-    Key("debounce_ms", _positive_int, 50,
-        "watch: a save is answered once the file has been quiet this long (ms)"),
-    Key("host", _text, "127.0.0.1",
-        "serve: address to listen on (other than loopback only with an API key)"),
-    Key("port", _port, 8080, "serve: TCP port"),
-    Key("api_key_sha256", _key_hashes, (),
-        "serve: accepted API keys, as SHA-256 hex digests (comma-separated); "
-        "REDRAFT_API_KEY may give one key in clear instead"),
-    Key("queue_size", _positive_int, 8,
-        "serve: requests that may wait for the engine; more get 429"),
-    Key("max_body", parse_size, 1 << 20, "serve: largest request body; larger get 413"),
-    Key("prompt_states", _positive_int, 8, "serve: KV states of recent prompts kept (LRU)"),
-    Key("prompt_states_size", parse_size, 256 << 20,
-        "serve: bound on the bytes of the kept KV states"),
-    Key("max_sessions", _positive_int, 64, "serve: document sessions kept (LRU)"),
-]}
-TABLE_KEYS = ("targets", "tasks")
-TARGET_KEYS = ("source", "output")
 
 
 @dataclass(frozen=True)

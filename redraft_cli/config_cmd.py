@@ -9,7 +9,9 @@ from redraft_engine import RedraftError, gpu_devices, noise_files
 from rich.console import Console
 from rich.table import Table
 
-from .config import AUTO, FINAL_PROMPT_REUSE, KEYS, WATCH_PROMPT_REUSE, Config
+from .config import Config
+from .config_keys import KEYS
+from .config_values import AUTO, FINAL_PROMPT_REUSE, WATCH_PROMPT_REUSE
 from .json_out import emit
 from .tasks import BUILTIN_TASKS
 

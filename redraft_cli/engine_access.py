@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from redraft_engine import ModelFile
 
-from .config import AUTO, Settings
+from .config import Settings
+from .config_values import AUTO
 from .console import warn
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from redraft_engine import Draft, InvalidTokenError, ModelFile
 
-from .cache import Cache, Entry, entry_key
+from .cache import Cache
+from .cache_format import Entry, entry_key
 from .config import Config, Settings, Target
 from .console import warn
 from .engine_access import LazyEngine, Models

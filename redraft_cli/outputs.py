@@ -30,7 +30,9 @@ from redraft_engine import remove_temporaries
 from redraft_engine.interrupts import deferred_interrupts
 
 from .atomic import atomic_write_bytes, atomic_write_text
-from .cache import Cache, cache_io, read_cache_file, tagged_hash
+from .cache import Cache
+from .cache_files import cache_io, read_cache_file
+from .cache_format import tagged_hash
 from .errors import HandEditError, InputError
 from .exchange import rename_exchange, rename_noreplace
 

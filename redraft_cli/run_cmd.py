@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cache import Cache, open_cache
-from .config import FINAL_PROMPT_REUSE, Config
+from .config import Config
+from .config_values import FINAL_PROMPT_REUSE
 from .engine_access import LazyEngine, Models, calibration_notice, engine_json
 from .errors import CHANGED, OK, USAGE, CliError, ConfigError, exit_code_for, print_error
 from .faults import crash_point

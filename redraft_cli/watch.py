@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 from redraft_engine import Span, Stats, Stopped
 from rich.markup import escape
 
-from .cache import Entry, open_cache
+from .cache import open_cache
+from .cache_format import Entry
 from .changes import ChangeFeed
-from .config import WATCH_PROMPT_REUSE, Config
+from .config import Config
+from .config_values import WATCH_PROMPT_REUSE
 from .console import animation_allowed, make_console
 from .engine_access import LazyEngine, Models, calibration_notice, engine_json
 from .errors import CliError, exit_code_for, print_error

@@ -14,15 +14,9 @@ from redraft_engine import Stats
 from typer.testing import CliRunner
 
 from redraft_cli.atomic import atomic_write_text
-from redraft_cli.cache import (
-    LAYOUT,
-    Cache,
-    CacheError,
-    Entry,
-    cache_io,
-    entry_key,
-    read_cache_file,
-)
+from redraft_cli.cache import Cache
+from redraft_cli.cache_files import CacheError, cache_io, read_cache_file
+from redraft_cli.cache_format import LAYOUT, Entry, entry_key
 from redraft_cli.errors import LockTimeout
 from redraft_cli.locking import exclusive_lock
 from redraft_cli.main import app

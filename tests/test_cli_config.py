@@ -5,7 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from redraft_cli.config import FINAL_PROMPT_REUSE, WATCH_PROMPT_REUSE, load_config, parse_size
+from redraft_cli.config import load_config
+from redraft_cli.config_values import FINAL_PROMPT_REUSE, WATCH_PROMPT_REUSE, parse_size
 from redraft_cli.errors import ConfigError
 from redraft_cli.main import app
 
