@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from redraft_cli.config import FINAL_PROMPT_REUSE, WATCH_PROMPT_REUSE, load_config, parse_size
 from redraft_cli.errors import ConfigError
