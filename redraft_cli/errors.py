@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import typer
+from click.exceptions import Abort, Exit
 
 from .json_out import emit
 
@@ -100,7 +100,7 @@ def error_boundary(show_traceback: bool, *, json_errors: bool = False) -> Iterat
     """
     try:
         yield
-    except (typer.Exit, typer.Abort):
+    except (Exit, Abort):
         raise
     except BrokenPipeError:
         # The reader of stdout went away (`redraft run f | head`): nothing left to tell it.
@@ -108,7 +108,7 @@ def error_boundary(show_traceback: bool, *, json_errors: bool = False) -> Iterat
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes it at exit
         except OSError:
             pass
-        raise typer.Exit(OK) from None
+        raise Exit(OK) from None
     except BaseException as exc:  # noqa: BLE001 - this is the top-level boundary
         if isinstance(exc, SystemExit):
             raise
@@ -117,7 +117,7 @@ def error_boundary(show_traceback: bool, *, json_errors: bool = False) -> Iterat
         print_error(exc)
         if json_errors:
             emit(error_document(exc))
-        raise typer.Exit(exit_code_for(exc)) from None
+        raise Exit(exit_code_for(exc)) from None
 
 
 def error_document(exc: BaseException) -> dict[str, Any]:

@@ -9,18 +9,22 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import click
-import typer
-from redraft_engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, RULE_NAMES
-from typer.core import TyperGroup
 
-from .config import MIN_N_CTX, PROMPT_REUSE_CHOICES
+from .cli_options import (
+    PATH,
+    Group,
+    engine_options,
+    force_option,
+    json_option,
+    prompt_options,
+)
 from .errors import INTERRUPTED, USAGE, error_boundary
 
 
-class OneLineErrors(TyperGroup):
+class OneLineErrors(Group):
     """Usage errors as one line (`redraft: error: ...`, exit 2) instead of a usage block, and
     as a JSON error object on stdout too when `--json` was asked for."""
 
@@ -51,107 +55,48 @@ class OneLineErrors(TyperGroup):
         return code
 
 
-app = typer.Typer(
-    cls=OneLineErrors,
-    name="redraft",
-    help="Incremental LLM answers: when a document changes, reuse the unchanged prompt's KV "
-    "cache and replay the previous answer as a draft, so only what changed is re-decoded.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-cache_app = typer.Typer(help="Inspect or empty the project's .redraft/ cache.",
-                        no_args_is_help=True)
-app.add_typer(cache_app, name="cache")
-
-# --- options shared by run and watch ---------------------------------------------------------
-TaskOpt = Annotated[str | None, typer.Option(
-    "--task", "-t", help="Task: summarize, review, answer, or a name from [tasks] in config.")]
-PromptOpt = Annotated[str | None, typer.Option(
-    "--prompt", "-p", help="Custom prompt template; must contain {document}.")]
-QuestionOpt = Annotated[str | None, typer.Option(
-    "--question", "-q", help="The question, for the 'answer' task.")]
-ModelOpt = Annotated[str | None, typer.Option(
-    "--model", "-m", help="GGUF model file (default: $REDRAFT_MODEL, else the bundled "
-    "SmolLM2-135M-Instruct).")]
-MaxTokensOpt = Annotated[int | None, typer.Option(
-    "--max-tokens", help=f"Longest answer, in tokens (default {DEFAULT_MAX_TOKENS}).", min=1)]
-RuleOpt = Annotated[str | None, typer.Option(
-    "--rule", click_type=click.Choice(RULE_NAMES),
-    help=f"Acceptance rule of a redraft (default {RULE_NAMES[0]}).")]
-PromptReuseOpt = Annotated[str | None, typer.Option(
-    "--prompt-reuse", click_type=click.Choice(PROMPT_REUSE_CHOICES),
-    help="exact: reuse the KV cache up to the first edited token; blend: also keep the "
-    "unchanged text after an edit, shifted (faster, approximate); auto (default): blend in "
-    "watch, which confirms each answer over an exact prefill when idle, exact in run.")]
-NCtxOpt = Annotated[int | None, typer.Option(
-    "--n-ctx", help=f"Context window in tokens (default {DEFAULT_N_CTX}).", min=MIN_N_CTX)]
-ThreadsOpt = Annotated[int | None, typer.Option(
-    "--threads", help="CPU threads (default: all cores).", min=1)]
-GpuLayersOpt = Annotated[str | None, typer.Option(
-    "--gpu-layers", metavar="N|all|auto",
-    help="Model layers offloaded to a GPU (default auto: all where the installed llama.cpp "
-    "has a GPU backend, else 0).")]
-FlashAttnOpt = Annotated[str | None, typer.Option(
-    "--flash-attn", click_type=click.Choice(("auto", "on", "off")),
-    help="Flash attention (default auto: llama.cpp decides per backend).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-ForceOpt = Annotated[bool, typer.Option(
-    "--force", help="Overwrite an output file even if it was edited by hand.")]
-
-
-def _boundary(ctx: typer.Context, *, json_errors: bool = False) -> Any:
+def _boundary(ctx: click.Context, *, json_errors: bool = False) -> Any:
     return error_boundary(bool(ctx.obj and ctx.obj.get("traceback")), json_errors=json_errors)
 
 
-def _version(value: bool) -> None:
-    if value:
-        from importlib.metadata import version
-
-        typer.echo(f"redraft {version('redraft')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    ctx: typer.Context,
-    traceback: Annotated[bool, typer.Option(
-        "--traceback", envvar="REDRAFT_TRACEBACK", help="Show the traceback of an error.")] = False,
-    verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Debug logging on stderr, llama.cpp's log included.")] = False,
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version.")] = False,
-) -> None:
+@click.group("redraft", cls=OneLineErrors, no_args_is_help=True)
+@click.option("--traceback", is_flag=True, envvar="REDRAFT_TRACEBACK", show_envvar=True,
+              help="Show the traceback of an error.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Debug logging on stderr, llama.cpp's log included.")
+@click.version_option(package_name="redraft", message="redraft %(version)s",
+                      help="Print the version.")
+@click.pass_context
+def app(ctx: click.Context, traceback: bool, verbose: bool) -> None:
+    """Incremental LLM answers: when a document changes, reuse the unchanged prompt's KV
+    cache and replay the previous answer as a draft, so only what changed is re-decoded."""
     ctx.obj = {"traceback": traceback}
     if verbose:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
         logging.getLogger("redraft").setLevel(logging.DEBUG)
 
 
+@app.group("cache", cls=Group, no_args_is_help=True)
+def cache_app() -> None:
+    """Inspect or empty the project's .redraft/ cache."""
+
+
 @app.command("run")
+# FILE: the document to answer; without it, every [[targets]] entry of the config.
+@click.argument("file", type=PATH, required=False)
+@prompt_options
+@click.option("--out", "-o", type=PATH,
+              help="Write the answer to this file (default: stdout).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any output is stale.")
+@json_option()
+@force_option
+@engine_options()
+@click.pass_context
 def run_command(
-    ctx: typer.Context,
-    file: Annotated[Path | None, typer.Argument(
-        metavar="FILE", show_default=False,
-        help="Document to answer. Without it, every [[targets]] entry of the config.")] = None,
-    task: TaskOpt = None,
-    prompt: PromptOpt = None,
-    question: QuestionOpt = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Write the answer to this file (default: stdout).")] = None,
-    check: Annotated[bool, typer.Option(
-        "--check", help="Write nothing; exit 1 if any output is stale.")] = False,
-    json_out: JsonOpt = False,
-    force: ForceOpt = False,
-    model: ModelOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    rule: RuleOpt = None,
-    prompt_reuse: PromptReuseOpt = None,
-    n_ctx: NCtxOpt = None,
-    threads: ThreadsOpt = None,
-    gpu_layers: GpuLayersOpt = None,
-    flash_attn: FlashAttnOpt = None,
+    ctx: click.Context, file: Path | None, task: str | None, prompt: str | None,
+    question: str | None, out: Path | None, check: bool, json_out: bool, force: bool,
+    model: str | None, max_tokens: int | None, rule: str | None, prompt_reuse: str | None,
+    n_ctx: int | None, threads: int | None, gpu_layers: str | None, flash_attn: str | None,
 ) -> None:
     """Answer FILE, or every configured target, reusing the previous answer.
 
@@ -172,35 +117,29 @@ def run_command(
             flash_attn=flash_attn))
         jobs = plan_jobs(config, Models(), file, out)
         code = run_jobs(config, jobs, RunOptions(check=check, force=force, json=json_out))
-    raise typer.Exit(code)
+    raise click.exceptions.Exit(code)
 
 
 @app.command("watch")
+@click.argument("paths", metavar="PATH...", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))  # files to watch
+@prompt_options
+@click.option("--out", "-o", type=PATH,
+              help="Write the current answer to this file after each answer.")
+@json_option("One JSON object per event on stdout; human output on stderr.")
+@force_option
+@engine_options()
+@click.option("--debounce-ms", type=click.IntRange(min=1),
+              help="Answer a save once the file has been quiet this long, in ms (default 50).")
+@click.option("--max-events", type=click.IntRange(min=1),
+              help="Stop after this many answers (for scripts, tests).")
+@click.pass_context
 def watch_cmd(
-    ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(
-        metavar="PATH...", exists=True, dir_okay=False, help="Files to watch.")],
-    task: TaskOpt = None,
-    prompt: PromptOpt = None,
-    question: QuestionOpt = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Write the current answer to this file after each answer.")] = None,
-    json_out: Annotated[bool, typer.Option(
-        "--json", help="One JSON object per event on stdout; human output on stderr.")] = False,
-    force: ForceOpt = False,
-    model: ModelOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    rule: RuleOpt = None,
-    prompt_reuse: PromptReuseOpt = None,
-    n_ctx: NCtxOpt = None,
-    threads: ThreadsOpt = None,
-    gpu_layers: GpuLayersOpt = None,
-    flash_attn: FlashAttnOpt = None,
-    debounce_ms: Annotated[int | None, typer.Option(
-        "--debounce-ms", min=1,
-        help="Answer a save once the file has been quiet this long, in ms (default 50).")] = None,
-    max_events: Annotated[int | None, typer.Option(
-        "--max-events", help="Stop after this many answers (for scripts, tests).", min=1)] = None,
+    ctx: click.Context, paths: tuple[Path, ...], task: str | None, prompt: str | None,
+    question: str | None, out: Path | None, json_out: bool, force: bool, model: str | None,
+    max_tokens: int | None, rule: str | None, prompt_reuse: str | None, n_ctx: int | None,
+    threads: int | None, gpu_layers: str | None, flash_attn: str | None,
+    debounce_ms: int | None, max_events: int | None,
 ) -> None:
     """Keep the model loaded and redraft the answer each time a file is saved.
 
@@ -221,12 +160,14 @@ def watch_cmd(
             flash_attn=flash_attn,
             debounce_ms=debounce_ms))
         opts = WatchOptions(out=out, json=json_out, force=force, max_events=max_events)
-        code = watch_command(config, paths, opts)
-    raise typer.Exit(code)
+        code = watch_command(config, list(paths), opts)
+    raise click.exceptions.Exit(code)
 
 
 @app.command("config")
-def config_command(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+@json_option()
+@click.pass_context
+def config_command(ctx: click.Context, json_out: bool) -> None:
     """Print the resolved settings and where each came from.
 
     Precedence: flags > a target's own keys > REDRAFT_* environment > redraft.toml >
@@ -241,7 +182,9 @@ def config_command(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 
 
 @cache_app.command("info")
-def cache_info_command(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+@json_option()
+@click.pass_context
+def cache_info_command(ctx: click.Context, json_out: bool) -> None:
     """Where the cache is, what it holds and how big it is."""
     with _boundary(ctx, json_errors=json_out):
         from .cache import open_cache
@@ -254,12 +197,11 @@ def cache_info_command(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 
 
 @cache_app.command("clear")
-def cache_clear_command(
-    ctx: typer.Context,
-    everything: Annotated[bool, typer.Option(
-        "--all", help="Also remove other cache layouts, the records of outputs that no "
-        "longer exist, and the per-machine calibration files in calibration_dir.")] = False,
-) -> None:
+@click.option("--all", "everything", is_flag=True,
+              help="Also remove other cache layouts, the records of outputs that no longer "
+              "exist, and the per-machine calibration files in calibration_dir.")
+@click.pass_context
+def cache_clear_command(ctx: click.Context, everything: bool) -> None:
     """Delete cached answers and KV states; the next run answers afresh.
 
     What redraft wrote to existing outputs is remembered, so hand-edit protection goes on.
@@ -277,31 +219,23 @@ def cache_clear_command(
 
 
 @app.command("serve")
+@click.option("--host", help="Address to listen on (default 127.0.0.1; another needs an API "
+              "key: REDRAFT_API_KEY or api_key_sha256).")
+@click.option("--port", type=click.IntRange(min=1, max=65535), help="TCP port (default 8080).")
+@engine_options(prompt_reuse_help=(
+    "exact (auto, the default): reuse the KV cache up to the first edited token; blend: also "
+    "keep the unchanged text after an edit (approximate). A request may choose with "
+    "redraft.prompt_reuse."))
+@click.option("--queue-size", type=click.IntRange(min=1),
+              help="Requests that may wait for the engine (default 8); more get 429.")
+@click.option("--hash-key", is_flag=True, help="Read an API key from stdin, print its SHA-256 "
+              "digest for api_key_sha256, and exit.")
+@click.pass_context
 def serve_cmd(
-    ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(
-        "--host", help="Address to listen on (default 127.0.0.1; another needs an API key: "
-        "REDRAFT_API_KEY or api_key_sha256).")] = None,
-    port: Annotated[int | None, typer.Option(
-        "--port", help="TCP port (default 8080).", min=1, max=65535)] = None,
-    model: ModelOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    rule: RuleOpt = None,
-    prompt_reuse: Annotated[str | None, typer.Option(
-        "--prompt-reuse", click_type=click.Choice(PROMPT_REUSE_CHOICES),
-        help="exact (auto, the default): reuse the KV cache up to the first edited token; "
-        "blend: also keep the unchanged text after an edit (approximate). A request may "
-        "choose with redraft.prompt_reuse.")] = None,
-    n_ctx: NCtxOpt = None,
-    threads: ThreadsOpt = None,
-    gpu_layers: GpuLayersOpt = None,
-    flash_attn: FlashAttnOpt = None,
-    queue_size: Annotated[int | None, typer.Option(
-        "--queue-size", help="Requests that may wait for the engine (default 8); more get "
-        "429.", min=1)] = None,
-    hash_key: Annotated[bool, typer.Option(
-        "--hash-key", help="Read an API key from stdin, print its SHA-256 digest for "
-        "api_key_sha256, and exit.")] = False,
+    ctx: click.Context, host: str | None, port: int | None, model: str | None,
+    max_tokens: int | None, rule: str | None, prompt_reuse: str | None, n_ctx: int | None,
+    threads: int | None, gpu_layers: str | None, flash_attn: str | None,
+    queue_size: int | None, hash_key: bool,
 ) -> None:
     """Serve the model over HTTP: OpenAI's chat completions with Predicted Outputs answered
     by a redraft, document sessions, and a page racing a redraft against a fresh answer.
@@ -313,8 +247,8 @@ def serve_cmd(
         from .serve.command import key_digest, serve_command
 
         if hash_key:
-            typer.echo(key_digest())
-            raise typer.Exit(0)
+            click.echo(key_digest())
+            raise click.exceptions.Exit(0)
         from .config import load_config
 
         config = load_config(flags=dict(
@@ -323,7 +257,7 @@ def serve_cmd(
             gpu_layers=gpu_layers,
             flash_attn=flash_attn, queue_size=queue_size))
         code = serve_command(config)
-    raise typer.Exit(code)
+    raise click.exceptions.Exit(code)
 
 
 def _register_bench() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
-import typer
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from redraft_cli.bench import register
 from redraft_cli.bench.cases import load_suite
@@ -24,14 +24,9 @@ FACT = {
 }
 
 
-def make_app() -> typer.Typer:
-    app = typer.Typer()
+def make_app() -> click.Group:
+    app = click.Group("redraft")  # a group keeps `bench` a subcommand, as in the real app
     register(app)
-
-    @app.callback()
-    def main() -> None:  # a callback keeps `bench` a subcommand, as in the real app
-        pass
-
     return app
 
 

@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 
+import click
 import pytest
-import typer
+from click.testing import CliRunner
 from helpers.cli_env import without_redraft_vars
-from typer.testing import CliRunner
 
 from redraft_cli.bench import register
 
@@ -40,13 +40,8 @@ def bench_in_process(tmp_path, monkeypatch, cases, max_tokens):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     suite = write_suite(tmp_path, cases)
     out = tmp_path / "bench.json"
-    app = typer.Typer()
+    app = click.Group("redraft")
     register(app)
-
-    @app.callback()
-    def main() -> None:
-        pass
-
     result = CliRunner().invoke(app, ["bench", str(suite), "--repeat", "1", "--max-tokens",
                                       str(max_tokens), "--json", str(out)])
     return result, out

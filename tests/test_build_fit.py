@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from click.testing import CliRunner
 from redraft_engine import llama_backend
 from redraft_engine.build_fit import amx_compiled, compiled_features, unfit_extensions
 from redraft_engine.cpu import cpu_flags
-from typer.testing import CliRunner
 
 from redraft_cli.main import app
 

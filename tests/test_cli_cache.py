@@ -9,9 +9,9 @@ import struct
 import time
 
 import pytest
+from click.testing import CliRunner
 from helpers.cli_env import lock_held_elsewhere
 from redraft_engine import Stats
-from typer.testing import CliRunner
 
 from redraft_cli.atomic import atomic_write_text
 from redraft_cli.cache import Cache

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from redraft_cli.config import load_config
 from redraft_cli.config_values import FINAL_PROMPT_REUSE, WATCH_PROMPT_REUSE, parse_size

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from helpers.cli_env import interrupted
-from typer.testing import CliRunner
 
 from redraft_cli import engine_access
 from redraft_cli.cache import Cache

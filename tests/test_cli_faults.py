@@ -242,7 +242,7 @@ def test_two_runs_of_one_target_started_together_agree(edited):
 def test_a_full_disk_is_one_line_and_loses_nothing(edited, full_at, monkeypatch):
     """A full disk stops the run with exit 2 naming the file; for the optional KV state it is
     a warning, since the answer was delivered."""
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from redraft_cli import atomic
     from redraft_cli.main import app

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from helpers.cli_env import (
     interrupted,
     isolate_env,
     lock_held_elsewhere,
     without_redraft_vars,
 )
-from typer.testing import CliRunner
 
 from redraft_cli.cache import open_cache
 from redraft_cli.config import load_config

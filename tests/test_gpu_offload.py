@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 from helpers.models import smollm_path
 from redraft_engine import Engine
 from redraft_engine import engine as engine_module
@@ -23,7 +24,6 @@ from redraft_engine.devices import (
     requested_layers,
 )
 from redraft_engine.llama_backend import lib
-from typer.testing import CliRunner
 
 from redraft_cli.config import load_config
 from redraft_cli.engine_access import Models, load_engine

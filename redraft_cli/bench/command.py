@@ -9,51 +9,53 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import click
-import typer
 
+from redraft_cli.cli_options import (
+    PATH,
+    Command,
+    flash_attn_option,
+    gpu_layers_option,
+    max_tokens_option,
+    model_option,
+    threads_option,
+)
 from redraft_cli.errors import CliError, error_boundary
 
 DEFAULT_REPEAT = 3
 
 
-def register(app: typer.Typer) -> None:
+def register(app: click.Group) -> None:
     """Add the `bench` command to `app`."""
-    app.command("bench")(bench)
+    app.add_command(bench)
 
 
+@click.command("bench", cls=Command)
+# DIR: a folder of *.json case files (or one such file).
+@click.argument("directory", metavar="DIR", type=PATH)
+@model_option
+@click.option("--repeat", "-r", type=click.IntRange(min=1), default=DEFAULT_REPEAT,
+              show_default=True, help="Runs of every arm per case; times are medians.")
+@click.option("--filter", "-k", "filter_globs", multiple=True,
+              help="Only cases whose id or category matches this glob (repeat the option to "
+              "allow several).")
+@click.option("--json", "json_path", type=PATH,
+              help="Write every measurement and the summary to this JSON file.")
+@click.option("--plot", "plot_path", type=PATH,
+              help="Plot speedup against held fraction to this .png or .svg (needs "
+              "redraft[plot]).")
+@max_tokens_option("Longest answer, in tokens (default: as the config sets it).")
+@threads_option
+@gpu_layers_option
+@flash_attn_option
+@click.pass_context
 def bench(
-    ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(
-        metavar="DIR", show_default=False,
-        help="Folder of *.json case files (or one such file).")],
-    model: Annotated[str | None, typer.Option(
-        "--model", "-m", help="GGUF model file (default: $REDRAFT_MODEL, else the bundled "
-        "SmolLM2-135M-Instruct).")] = None,
-    repeat: Annotated[int, typer.Option(
-        "--repeat", "-r", min=1, help="Runs of every arm per case; times are medians.")
-    ] = DEFAULT_REPEAT,
-    filter_globs: Annotated[list[str] | None, typer.Option(
-        "--filter", "-k", help="Only cases whose id or category matches this glob "
-        "(repeat the option to allow several).")] = None,
-    json_path: Annotated[Path | None, typer.Option(
-        "--json", help="Write every measurement and the summary to this JSON file.")] = None,
-    plot_path: Annotated[Path | None, typer.Option(
-        "--plot", help="Plot speedup against held fraction to this .png or .svg "
-        "(needs redraft[plot]).")] = None,
-    max_tokens: Annotated[int | None, typer.Option(
-        "--max-tokens", min=1, help="Longest answer, in tokens (default: as the config sets "
-        "it).")] = None,
-    threads: Annotated[int | None, typer.Option(
-        "--threads", min=1, help="CPU threads (default: all cores).")] = None,
-    gpu_layers: Annotated[str | None, typer.Option(
-        "--gpu-layers", metavar="N|all|auto", help="Model layers offloaded to a GPU (default "
-        "auto: all where the installed llama.cpp has a GPU backend, else 0).")] = None,
-    flash_attn: Annotated[str | None, typer.Option(
-        "--flash-attn", click_type=click.Choice(("auto", "on", "off")),
-        help="Flash attention (default auto: llama.cpp decides per backend).")] = None,
+    ctx: click.Context, directory: Path, model: str | None, repeat: int,
+    filter_globs: tuple[str, ...], json_path: Path | None, plot_path: Path | None,
+    max_tokens: int | None, threads: int | None, gpu_layers: str | None,
+    flash_attn: str | None,
 ) -> None:
     """Benchmark redraft on an edit suite: speed against fresh and cold runs, and regressions.
 
@@ -68,11 +70,11 @@ def bench(
     show_traceback = bool(ctx.obj and ctx.obj.get("traceback"))
     with error_boundary(show_traceback):
         code = run_bench(
-            directory, model=model, repeat=repeat, filters=tuple(filter_globs or ()),
+            directory, model=model, repeat=repeat, filters=tuple(filter_globs),
             json_path=json_path, plot_path=plot_path, max_tokens=max_tokens, threads=threads,
             gpu_layers=gpu_layers, flash_attn=flash_attn,
         )
-    raise typer.Exit(code)
+    raise click.exceptions.Exit(code)
 
 
 def run_bench(
