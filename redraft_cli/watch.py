@@ -6,12 +6,10 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redraft_engine import Span, Stats, Stopped
-from rich.markup import escape
+from redraft_engine import Span, Stats
 
 from .cache import open_cache
 from .cache_format import Entry
@@ -34,14 +32,14 @@ from .jobs import (
 from .json_out import answer_event, emit, watch_event
 from .outcome import Mode
 from .outputs import check_writable, guard_hand_edit, output_text, write_output
-from .render import diff_text, stats_line, style_of
+from .watch_stream import Cancelled, consume_unless, tokens_changed
+from .watch_view import consume_live, show_answer, show_confirmation
 
 if TYPE_CHECKING:
     from redraft_engine import Draft, Result, Stream, TokenEvent
     from rich.console import Console
 
 _POLL_S = 0.1
-_LIVE_EVERY = 4  # tokens between refreshes of the live view
 
 
 @dataclass
@@ -50,10 +48,6 @@ class WatchOptions:
     json: bool = False
     force: bool = False
     max_events: int | None = None
-
-
-class Cancelled(Exception):
-    """A newer save of the same file arrived while its answer was being decoded."""
 
 
 class WatchSession:
@@ -261,15 +255,7 @@ class WatchSession:
         self._record(path, document, prompt, confirmed, mode)
         self._event(watch_event("confirmed", file=job.label, changed_tokens=changed,
                                 text=confirmed.text, stats=confirmed.stats.to_dict()))
-        if confirmed.tokens == shown.tokens:
-            self.console.print("confirmed", style="dim", markup=False)
-            return
-        how = " (over the exact prompt the answer opens otherwise: redrafted again)" \
-            if confirmed.stats.confirm_redrafted else ""
-        self.console.print(f"confirmed · {changed} tokens changed{how}", style="dim",
-                           markup=False)
-        color = self.console.is_terminal and not self.console.no_color
-        self.console.print(diff_text(confirmed.spans, color=color))
+        show_confirmation(self.console, shown, confirmed, changed)
 
     def _consume(self, path: Path, stream: Stream, superseded: Callable[[], bool]) -> Result:
         """Iterate the stream, live if allowed; raise Cancelled when the file is saved again.
@@ -283,19 +269,7 @@ class WatchSession:
 
         if not self.animate:
             return consume_unless(stream, superseded, note_first)
-        from rich.live import Live
-        from rich.text import Text
-
-        shown = Text()
-        with Live(console=self.console, transient=True, auto_refresh=False) as live:
-
-            def show(event: TokenEvent) -> None:
-                note_first(event)
-                shown.append(event.text, style=style_of(event.kind))
-                if (event.index + 1) % _LIVE_EVERY == 0:
-                    live.update(shown, refresh=True)
-
-            return consume_unless(stream, superseded, show)
+        return consume_live(self.console, stream, superseded, note_first)
 
     def _publish(
         self, path: Path, mode: Mode, text: str, stats: Stats | None, spans: list[Span] | None,
@@ -305,49 +279,8 @@ class WatchSession:
         self.events += 1
         self._event(answer_event(job.label, mode, text, stats,
                                  save_to_first_token_s=after_save))
-        self.console.rule(escape(f"{job.label} · {job.task.name}"), style="dim")
-        if spans is not None and mode is Mode.REDRAFT:
-            color = self.console.is_terminal and not self.console.no_color
-            self.console.print(diff_text(spans, color=color))
-        else:
-            self.console.print(text, markup=False)
-        if stats is not None and mode.decoded:
-            line = stats_line(mode, stats, self.serial_s_per_token, after_save=after_save)
-            self.console.print(line, style="dim", markup=False)
-
-
-def tokens_changed(shown: Result, confirmed: Result) -> int:
-    """How many tokens the confirmation changed in the shown answer: the larger of the
-    confirmed tokens the shown answer lacks and the shown tokens the confirmed one dropped, in
-    a token diff (a confirmation that redrafted the previous answer holds none of the shown)."""
-    matcher = SequenceMatcher(None, list(shown.tokens), list(confirmed.tokens), autojunk=False)
-    kept = sum(block.size for block in matcher.get_matching_blocks())
-    return max(len(confirmed.tokens), len(shown.tokens)) - kept
-
-
-def consume_unless(
-    stream: Stream, superseded: Callable[[], bool],
-    on_event: Callable[[TokenEvent], None] | None = None,
-) -> Result:
-    """Run `stream` to its result, checking between events whether a newer save arrived.
-
-    On a newer save the stream is closed (the engine keeps a consistent KV cache) and
-    Cancelled is raised; the caller redrafts again from the last complete answer. A stream
-    stopped while its prompt was decoded (`Stopped`) is cancelled the same way.
-    """
-    try:
-        for event in stream:
-            if superseded():
-                raise Cancelled
-            if on_event is not None:
-                on_event(event)
-    except Stopped:
-        raise Cancelled from None
-    finally:
-        stream.close()
-    if stream.result is None:
-        raise Cancelled
-    return stream.result
+        show_answer(self.console, f"{job.label} · {job.task.name}", mode, text, stats, spans,
+                    self.serial_s_per_token, after_save)
 
 
 def watch_command(config: Config, files: list[Path], opts: WatchOptions) -> int:
