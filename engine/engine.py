@@ -1,59 +1,38 @@
-"""The public `Engine`: fresh greedy answers and redrafts of old answers, in process."""
+"""The public `Engine`: fresh greedy answers and redrafts of old answers, in process.
+
+Its load-time setup (model, device, calibration) is in loading.py; the decoding of one answer
+(answering.py) and watch's confirmation (confirmation.py) are mixins of `Engine`.
+"""
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .calibration import default_calibration_dir, load_or_measure_costs, load_or_measure_noise
+from .answering import Answering, StopCheck
 from .confirmation import Confirmation
-from .cpu import cpu_key
-from .decode_lock import decode_turn
 from .defaults import (
-    BLEND_BRIDGE,
-    BLEND_DRIFT_BUDGET,
-    BLEND_MIN_KEEP,
-    BLEND_TAIL,
     DEFAULT_MAX_TOKENS,
     DEFAULT_N_CTX,
     DEFAULT_START_PROBATION,
     PROMPT_REUSE_MODES,
 )
-from .devices import (
-    AUTO,
-    backend_name,
-    device_key,
-    gpu_devices,
-    offloaded_layers,
-    parse_flash_attn,
-    parse_gpu_layers,
-    requested_layers,
-)
+from .devices import AUTO, parse_flash_attn, parse_gpu_layers
 from .errors import InvalidTokenError
-from .guards import Edit
 from .kv_session import KVSession
-from .llama_model import LlamaModel
-from .messages import Message, Prompt, as_messages, message_text
+from .loading import calibrate, calibration_key, load_model
+from .messages import Prompt, as_messages
 from .model_source import ENV_VAR, ModelFile
-from .noise import NoiseEstimate
-from .policy import EditContext, Place
-from .replay import ReplaySettings, replay
 from .result import Draft, Result, Stream
 from .rules import AcceptanceRule, ExactRule, rule_by_name
-from .sampling import Sampling, greedy
-from .spans import SpanBuilder, TokenEvent
-from .stats import Stats, Timings
-from .window import DEFAULT_COST, WindowPolicy
+from .sampling import Sampling
+from .spans import TokenEvent
 
 OnEvent = Callable[[TokenEvent], None]
-StopCheck = Callable[[], bool]
-QUOTE_PRIOR = 0.6  # prompt quotes start with small windows until they prove themselves
 
 
-class Engine(Confirmation):
+class Engine(Answering, Confirmation):
     """An embedded llama.cpp model that answers prompts and redrafts old answers.
 
     >>> engine = Engine()                       # bundled SmolLM2-135M-Instruct
@@ -128,13 +107,8 @@ class Engine(Confirmation):
         if not isinstance(model, ModelFile):
             model = ModelFile.open(model or os.environ.get(ENV_VAR) or None)
         self.model_file = model
-        self.devices = gpu_devices()
-        self.model = LlamaModel(model.path, n_gpu_layers=requested_layers(
-            gpu_layers, bool(self.devices)))
-        self.gpu_layers = offloaded_layers(requested_layers(gpu_layers, bool(self.devices)),
-                                           self.model.n_layer, bool(self.devices))
+        self.devices, self.model, self.gpu_layers, self.backend = load_model(model, gpu_layers)
         self.n_layers = self.model.n_layer + 1
-        self.backend = backend_name(self.devices, self.gpu_layers)
         self.flash_attn = flash_attn
         n_ctx = min(n_ctx, self.model.n_ctx_train) if self.model.n_ctx_train > 0 else n_ctx
         self.session = KVSession(self.model, n_ctx=n_ctx, n_threads=n_threads, rollback=rollback,
@@ -147,35 +121,13 @@ class Engine(Confirmation):
         self.prompt_reuse = prompt_reuse
         self.decode_lock = None if decode_lock is None else Path(decode_lock)
         self._streaming = False
-        self.cost = DEFAULT_COST
-        threads = n_threads or os.cpu_count() or 1
-        key = (f"{model.fingerprint}-{cpu_key()}-t{threads}-b{self.session.n_batch}"
-               f"-c{self.session.n_ctx}"
-               f"{device_key(self.devices, self.gpu_layers, flash_attn)}")
-        folder = default_calibration_dir() if calibration_dir is None else Path(calibration_dir)
-        measured: list[str] = []
-
-        def measuring(what: str) -> None:
-            measured.append(what)
-            if on_calibrate is not None:
-                on_calibrate(what)
-
-        t0 = time.perf_counter()
-        if window is None:
-            self.cost = load_or_measure_costs(self.session, key, folder, measuring)
-        self.noise_estimate = None if noise is not None else self._measured_noise(
-            key, folder, measuring)
-        self.calibration_s = time.perf_counter() - t0 if measured else 0.0
+        key = calibration_key(model, self.session, n_threads, self.devices, self.gpu_layers,
+                              flash_attn)
+        self.cost, self.noise_estimate, self.calibration_s = calibrate(
+            self.session, key, calibration_dir, window=window, noise=noise,
+            on_calibrate=on_calibrate)
         self.noise = noise if noise is not None else (
             self.noise_estimate.noise if self.noise_estimate else 0.0)
-
-    def _measured_noise(
-        self, key: str, folder: Path, measuring: Callable[[str], None]
-    ) -> NoiseEstimate | None:
-        try:
-            return load_or_measure_noise(self.session, key, folder, measuring)
-        except ValueError:
-            return None  # a context too small to measure in: no decision counts as a near-tie
 
     @property
     def model_path(self) -> Path:
@@ -288,101 +240,6 @@ class Engine(Confirmation):
         bad = self.model.invalid_tokens(tokens)
         if bad:
             raise InvalidTokenError(what, bad, self.model.n_vocab)
-
-    def _exclusive(
-        self, answer: Generator[TokenEvent, None, Result]
-    ) -> Generator[TokenEvent, None, Result]:
-        """Run `answer` unless another stream of this engine is open: two interleaved streams
-        would decode into one KV cache and corrupt each other."""
-        if self._streaming:
-            answer.close()
-            raise RuntimeError(
-                "this Engine is already streaming an answer; finish or close() that stream first"
-            )
-        self._streaming = True
-        try:
-            with decode_turn(self.decode_lock):
-                return (yield from answer)
-        finally:
-            self._streaming = False
-
-    def _edit_context(
-        self, messages: list[Message], draft: Draft, rule: AcceptanceRule, limit: int,
-        opening: Place,
-    ) -> EditContext:
-        if not draft.tokens:
-            return EditContext(eog=self.model.eog)
-        old_text = None if draft.prompt is None else message_text(as_messages(draft.prompt))
-        ctx = rule.prepare(Edit(
-            old_prompt=old_text,
-            new_prompt=message_text(messages),
-            draft_pieces=self.model.text_pieces(draft.tokens),
-            tokenize=self.model.tokenize,
-            eog=self.model.eog,
-            fences=self.model.fence_tokens,
-            cut=len(draft.tokens) >= limit,
-        ))
-        return replace(ctx, old_margins=tuple(draft.margins or ()), noise=self.noise,
-                       opening=opening, opening_tokens=self.start_probation)
-
-    def _run(
-        self, messages: list[Message], draft: Draft, rule: AcceptanceRule, max_tokens: int | None,
-        *, reuse: str | None = None, opening: Place = Place.OPENING,
-        should_stop: StopCheck | None = None, sampling: Sampling | None = None,
-    ) -> Generator[TokenEvent, None, Result]:
-        t_start = time.perf_counter()
-        session = self.session
-        session.timings = Timings()
-        prompt = self.model.tokenize(self.model.render_chat(messages), special=True)
-        shifted, fallback = 0, None
-        with session.stoppable(should_stop):
-            if (reuse or self.prompt_reuse) == "blend":
-                next_logits, reused, shifted, fallback = session.prefill_blend(
-                    prompt, bridge=BLEND_BRIDGE, tail=BLEND_TAIL, min_keep=BLEND_MIN_KEEP,
-                    budget=BLEND_DRIFT_BUDGET)
-            else:
-                next_logits, reused = session.prefill(prompt)
-        wanted = self.max_tokens if max_tokens is None else max_tokens
-        limit = max(0, min(wanted, session.n_ctx - len(prompt) - 1))
-        ctx = self._edit_context(messages, draft, rule, limit, opening)
-        windows = WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window)
-        settings = ReplaySettings(
-            max_tokens=limit, anchor_n=self.anchor_n, prompt=prompt,
-            quote_windows=WindowPolicy(self.cost, max_size=self.max_window, fixed=self.window,
-                                       prior=QUOTE_PRIOR),
-            is_blank=self.model.is_blank,
-            choose=greedy if sampling is None else sampling.chooser())
-        stats = Stats(prompt_tokens=len(prompt), prompt_reused=reused, prompt_shifted=shifted,
-                      blend_fallback=fallback or "")
-        decoder = self.model.text_decoder()
-        spans = SpanBuilder()
-        tokens: list[int] = []
-        margins: list[float] = []
-        for event in replay(session, next_logits, list(draft.tokens), ctx, windows, settings,
-                            stats):
-            event = replace(event, text=decoder.piece(event.token))
-            if spans.add(event):
-                event = replace(event, starts_span=True)
-            if not tokens:
-                stats.first_token_s = time.perf_counter() - t_start
-            tokens.append(event.token)
-            margins.append(event.margin if event.margin is not None else float("nan"))
-            yield event
-        spans.append_text(decoder.flush())
-        wall = time.perf_counter() - t_start
-        timings = session.timings
-        timings.other = max(0.0, wall - timings.decode)
-        stats.prompt_recomputed = timings.prefill_tokens
-        stats.emitted = len(tokens)
-        stats.truncated = limit < wanted and len(tokens) >= limit
-        stats.wall_s = wall
-        stats.time = timings
-        final_spans = spans.result()
-        return Result(
-            text="".join(s.text for s in final_spans), tokens=tokens, spans=final_spans,
-            stats=stats, messages=messages, rule=rule.name if draft.tokens else None,
-            margins=margins,
-        )
 
     def export_state(self) -> tuple[list[int], bytes]:
         """The cached tokens and KV state, to persist and `import_state` in another process.

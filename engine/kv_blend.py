@@ -40,6 +40,7 @@ class BlendedSession(Protocol):
 
     def last_row(self) -> np.ndarray: ...
 
+SEQ = 0  # the sequence a KV session holds its tokens in
 SCRATCH = 1
 GUARD = 2
 

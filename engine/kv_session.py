@@ -1,12 +1,15 @@
-"""One llama.cpp context: batched decodes, zero-copy logits, prefix reuse and tail rollback."""
+"""One llama.cpp context: batched decodes, zero-copy logits, prefix reuse and tail rollback.
+
+Its serialized states (rollback snapshots, export and import) are in kv_state.py and its stop
+checks in kv_stop.py, mixins of `KVSession`; a blended prefill's moves are in kv_blend.py.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -14,23 +17,19 @@ from .blend_plan import Span, approximate_share, plan_blend
 from .defaults import DEFAULT_N_CTX
 from .devices import FLASH_ATTN
 from .errors import EngineError, PromptTooLongError, Stopped
-from .interrupts import deferred_interrupts, interrupt_pending
-from .kv_blend import GUARD, SCRATCH, apply_plan
+from .interrupts import deferred_interrupts
+from .kv_blend import GUARD, SCRATCH, SEQ, apply_plan
+from .kv_state import SessionState
+from .kv_stop import StopChecks
 from .llama_backend import lib
 from .llama_model import LlamaModel
 from .prefix import shared_prefix
 from .stats import Timings
 
-SEQ = 0
-# llama.cpp's per-sequence state of a sliding-window cache keeps only the cells the window still
-# sees (the last n_swa positions), so an edit earlier than that could not reuse the restored
-# prefix. The whole-context state keeps them all; a blob in that form starts with this marker.
-WHOLE_CONTEXT = b"redraft-whole-context-state-1\n"
 _DECODE_ERRORS = {1: "no free KV cache slot (the context is full)", 2: "decode aborted"}
-STOP_POLL_S = 0.01  # a stop check may cost more than llama.cpp's per-operation abort check
 
 
-class KVSession:
+class KVSession(SessionState, StopChecks):
     """Implements the replay `Decoder` over a llama.cpp context holding one sequence.
 
     `tokens` mirrors what the KV cache holds. Rolling back a tail uses `llama_memory_seq_rm`;
@@ -94,12 +93,7 @@ class KVSession:
         for i in range(cap):
             self._batch.seq_id[i][0] = SEQ
         self._slots_seq = SEQ
-        self._should_stop: Callable[[], bool] | None = None
-        self._stop_asked = False
-        self._stop_error: BaseException | None = None
-        self._stop_polled = 0.0
-        self._abort_check = L.ggml_abort_callback(self._abort_wanted)
-        self._no_abort_check = L.ggml_abort_callback()  # NULL: no check
+        self._init_stop_checks()
 
     def close(self) -> None:
         L = lib()
@@ -108,38 +102,6 @@ class KVSession:
             with deferred_interrupts():
                 L.llama_batch_free(self._batch)
                 L.llama_free(ctx)
-
-    @contextmanager
-    def stoppable(self, should_stop: Callable[[], bool] | None) -> Iterator[None]:
-        """Within the block, a decode ends early with `Stopped` once `should_stop()` says so,
-        and on Ctrl-C. llama.cpp asks between the operations of its graph, so even a long
-        prompt stops within milliseconds, and the batches are the ones an uninterrupted
-        prefill decodes (its numerics unchanged). The cache keeps the batches decoded before.
-        """
-        L = lib()
-        self._should_stop = should_stop
-        self._stop_asked = False
-        self._stop_error = None
-        self._stop_polled = 0.0
-        L.llama_set_abort_callback(self.ctx, self._abort_check, None)
-        try:
-            yield
-        finally:
-            L.llama_set_abort_callback(self.ctx, self._no_abort_check, None)
-            self._should_stop = None
-
-    def _abort_wanted(self, _data: ctypes.c_void_p) -> bool:
-        if interrupt_pending():
-            return True
-        now = time.monotonic()
-        if self._should_stop is not None and now - self._stop_polled >= STOP_POLL_S:
-            self._stop_polled = now
-            try:
-                self._stop_asked = self._stop_asked or bool(self._should_stop())
-            except BaseException as exc:  # ctypes would drop it: raised again by _decode
-                self._stop_error = exc
-                self._stop_asked = True
-        return self._stop_asked
 
     @property
     def n_tokens(self) -> int:
@@ -231,40 +193,6 @@ class KVSession:
         if not self.snapshot_mode and self._drop_tail(n_tokens):
             return
         self._restore_snapshot(n_tokens)
-
-    def _state_buffer(self, *, whole: bool = False) -> tuple[ctypes.Array, int]:
-        """A buffer holding the serialized state of the sequence (of the whole context if
-        `whole`), and its length in bytes."""
-        L = lib()
-        size = L.llama_state_get_size(self.ctx) if whole else L.llama_state_seq_get_size(
-            self.ctx, SEQ)
-        buf = (ctypes.c_uint8 * size)()
-        if whole:
-            return buf, int(L.llama_state_get_data(self.ctx, buf, size))
-        return buf, int(L.llama_state_seq_get_data(self.ctx, buf, size, SEQ))
-
-    def take_snapshot(self) -> None:
-        buf, written = self._state_buffer()
-        if written == 0:
-            raise EngineError("could not snapshot the sequence state")
-        self._snapshot = (buf, len(self.tokens))
-
-    def _restore_snapshot(self, n_tokens: int) -> None:
-        if self._snapshot is None or self._snapshot[1] > n_tokens:
-            raise EngineError(
-                "the KV cache cannot drop a tail and no snapshot covers the kept tokens"
-            )
-        buf, n_snap = self._snapshot
-        kept = self.tokens[n_snap:n_tokens]
-        L = lib()
-        L.llama_memory_seq_rm(self.mem, SEQ, -1, -1)
-        if L.llama_state_seq_set_data(self.ctx, buf, len(buf), SEQ) == 0:
-            self.tokens = []
-            raise EngineError("restoring the snapshot of the prompt state failed")
-        self.tokens = self.tokens[:n_snap]
-        self.snapshot_restores += 1
-        for i in range(0, len(kept), self.n_batch):
-            self._decode(kept[i : i + self.n_batch], "none", "verify")
 
     def prefill(self, prompt: Sequence[int]) -> tuple[np.ndarray, int]:
         """Make the cache hold exactly `prompt`, reusing the longest common prefix.
@@ -376,38 +304,3 @@ class KVSession:
             return True
         first_needed = max(0, position - self.model.n_swa + 1)
         return int(lib().llama_memory_seq_pos_min(self.mem, SEQ)) <= first_needed
-
-    def export_state(self) -> tuple[list[int], bytes]:
-        """The cached tokens and the serialized state of their sequence (of the whole context,
-        marked, for a sliding-window model: the only sequence it holds between calls)."""
-        whole = self.model.n_swa > 0
-        buf, written = self._state_buffer(whole=whole)
-        return list(self.tokens), (WHOLE_CONTEXT if whole else b"") + ctypes.string_at(buf, written)
-
-    def import_state(
-        self, tokens: Sequence[int], data: bytes, approximate: Sequence[Span] = ()
-    ) -> bool:
-        """Load a state saved by `export_state` (with the `approximate` ranges it had then);
-        on failure the cache is left empty."""
-        L = lib()
-        self.clear()
-        if not data or len(tokens) >= self.n_ctx or self.model.invalid_tokens(tokens):
-            return False
-        whole = data.startswith(WHOLE_CONTEXT)
-        body = data[len(WHOLE_CONTEXT):] if whole else data
-        buf = (ctypes.c_uint8 * len(body)).from_buffer_copy(body)
-        try:
-            with deferred_interrupts():
-                if whole:
-                    loaded = L.llama_state_set_data(self.ctx, buf, len(body)) != 0
-                else:
-                    loaded = L.llama_state_seq_set_data(self.ctx, buf, len(body), SEQ) != 0
-        except BaseException:  # Ctrl-C: the cache must not hold a state `tokens` does not list
-            self.clear()
-            raise
-        if not loaded or int(L.llama_memory_seq_pos_max(self.mem, SEQ)) != len(tokens) - 1:
-            self.clear()
-            return False
-        self.tokens = [int(t) for t in tokens]
-        self.approximate = tuple((int(a), int(b)) for a, b in approximate)
-        return True

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from helpers.models import smollm_path
 from redraft_engine import Engine
-from redraft_engine import engine as engine_module
+from redraft_engine import loading as loading_module
 from redraft_engine.cpu import cpu_key
 from redraft_engine.devices import (
     Device,
@@ -97,7 +97,7 @@ def loads(monkeypatch):
 
 
 def simulate_gpu(monkeypatch, *devices: Device) -> None:
-    monkeypatch.setattr(engine_module, "gpu_devices", lambda: tuple(devices))
+    monkeypatch.setattr(loading_module, "gpu_devices", lambda: tuple(devices))
 
 
 @pytest.mark.model

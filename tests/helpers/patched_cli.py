@@ -37,9 +37,9 @@ def _sigint_in_model_load() -> None:
 
 
 def _no_deferred_interrupts() -> None:
-    from redraft_engine import kv_session, llama_backend, llama_model
+    from redraft_engine import kv_session, kv_state, llama_backend, llama_model
 
-    for module in (kv_session, llama_backend, llama_model):
+    for module in (kv_session, kv_state, llama_backend, llama_model):
         module.deferred_interrupts = contextlib.nullcontext  # type: ignore[attr-defined]
 
 
