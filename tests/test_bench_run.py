@@ -37,7 +37,6 @@ def write_suite(tmp_path, cases):
 def bench_in_process(tmp_path, monkeypatch, cases, max_tokens):
     """Run `bench` on `cases` in this process; return the CliRunner result and the JSON path."""
     monkeypatch.setenv("CI", "1")  # plain progress lines, no animation
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     suite = write_suite(tmp_path, cases)
     out = tmp_path / "bench.json"
     app = click.Group("redraft")
