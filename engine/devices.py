@@ -111,7 +111,7 @@ def device_key(devices: tuple[Device, ...], offloaded: int, flash_attn: str) -> 
 
 
 def backend_name(devices: tuple[Device, ...], offloaded: int) -> str:
-    """Where the layers run, for reports: "CPU", or the GPUs and "+CPU" for a partial offload."""
+    """Where the offloaded layers run, for reports: "CPU" when none is, else the GPUs."""
     if offloaded == 0 or not devices:
         return "CPU"
     return ", ".join(str(d) for d in devices)

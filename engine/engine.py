@@ -121,8 +121,7 @@ class Engine(Answering, Confirmation):
         self.prompt_reuse = prompt_reuse
         self.decode_lock = None if decode_lock is None else Path(decode_lock)
         self._streaming = False
-        key = calibration_key(model, self.session, n_threads, self.devices, self.gpu_layers,
-                              flash_attn)
+        key = calibration_key(model, self.session, self.devices, self.gpu_layers, flash_attn)
         self.cost, self.noise_estimate, self.calibration_s = calibrate(
             self.session, key, calibration_dir, window=window, noise=noise,
             on_calibrate=on_calibrate)

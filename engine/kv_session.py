@@ -51,7 +51,7 @@ class KVSession(SessionState, StopChecks):
         if rollback not in ("auto", "snapshot"):
             raise ValueError("rollback must be 'auto' or 'snapshot'")
         L = lib()
-        threads = n_threads or os.cpu_count() or 1
+        threads = self.n_threads = n_threads or os.cpu_count() or 1
         params = L.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = n_batch

@@ -54,19 +54,18 @@ class Calibration(NamedTuple):
 def load_model(model: ModelFile, gpu_layers: GpuLayers) -> Placement:
     """Load `model` with `gpu_layers` (parsed) offloaded where llama.cpp has a GPU."""
     devices = gpu_devices()
-    loaded = LlamaModel(model.path, n_gpu_layers=requested_layers(gpu_layers, bool(devices)))
-    offloaded = offloaded_layers(requested_layers(gpu_layers, bool(devices)),
-                                 loaded.n_layer, bool(devices))
+    requested = requested_layers(gpu_layers, bool(devices))
+    loaded = LlamaModel(model.path, n_gpu_layers=requested)
+    offloaded = offloaded_layers(requested, loaded.n_layer, bool(devices))
     return Placement(devices, loaded, offloaded, backend_name(devices, offloaded))
 
 
 def calibration_key(
-    model: ModelFile, session: KVSession, n_threads: int | None, devices: tuple[Device, ...],
-    gpu_layers: int, flash_attn: str,
+    model: ModelFile, session: KVSession, devices: tuple[Device, ...], gpu_layers: int,
+    flash_attn: str,
 ) -> str:
     """Names the measurements of `model` on this CPU, with these context settings and device."""
-    threads = n_threads or os.cpu_count() or 1
-    return (f"{model.fingerprint}-{cpu_key()}-t{threads}-b{session.n_batch}"
+    return (f"{model.fingerprint}-{cpu_key()}-t{session.n_threads}-b{session.n_batch}"
             f"-c{session.n_ctx}"
             f"{device_key(devices, gpu_layers, flash_attn)}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from redraft_engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, RULE_NAMES
+from redraft_engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, FLASH_ATTN, RULE_NAMES
 
 from .config import MIN_N_CTX, PROMPT_REUSE_CHOICES
 
@@ -79,7 +79,7 @@ gpu_layers_option = click.option(
     help="Model layers offloaded to a GPU (default auto: all where the installed llama.cpp "
     "has a GPU backend, else 0).")
 flash_attn_option = click.option(
-    "--flash-attn", type=click.Choice(("auto", "on", "off")),
+    "--flash-attn", type=click.Choice(tuple(FLASH_ATTN)),
     help="Flash attention (default auto: llama.cpp decides per backend).")
 force_option = click.option(
     "--force", is_flag=True, help="Overwrite an output file even if it was edited by hand.")
