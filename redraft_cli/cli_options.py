@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 from redraft_engine import DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, FLASH_ATTN, RULE_NAMES
 
-from .config import MIN_N_CTX, PROMPT_REUSE_CHOICES
+from .config_values import MIN_N_CTX, PROMPT_REUSE_CHOICES
 
 F = TypeVar("F", bound=Callable[..., Any])
 Decorator = Callable[[F], F]

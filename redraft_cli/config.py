@@ -18,14 +18,8 @@ from typing import Any
 
 from .config_keys import KEYS, Key
 from .config_values import AUTO
-from .config_values import FINAL_PROMPT_REUSE as FINAL_PROMPT_REUSE
-from .config_values import MIN_N_CTX as MIN_N_CTX
-from .config_values import PROMPT_REUSE_CHOICES as PROMPT_REUSE_CHOICES
 from .errors import ConfigError
 from .tasks import BUILTIN_TASKS, Task, TaskError, custom_task
-
-# FINAL_PROMPT_REUSE, MIN_N_CTX and PROMPT_REUSE_CHOICES live in config_values.py; they are
-# re-exported here for main.py and bench/command.py, which import them from this module.
 
 REDRAFT_TOML = "redraft.toml"
 PYPROJECT = "pyproject.toml"

@@ -92,7 +92,8 @@ def run_bench(
 ) -> int:
     from rich.console import Console
 
-    from redraft_cli.config import FINAL_PROMPT_REUSE, load_config
+    from redraft_cli.config import load_config
+    from redraft_cli.config_values import FINAL_PROMPT_REUSE
     from redraft_cli.engine_access import Models, engine_json, load_engine
 
     from .cases import load_suite
