@@ -29,7 +29,7 @@ from typing import Any
 
 from redraft_cli.bench.cases import load_suite
 from redraft_cli.bench.checks import attributable_checks, case_checks, regressions
-from redraft_cli.watch import tokens_changed
+from redraft_cli.watch_stream import tokens_changed
 
 
 def run_case(engine: Any, case: Any, repeats: int, turn: int) -> dict[str, Any]:

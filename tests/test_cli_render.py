@@ -10,7 +10,7 @@ from rich.console import Console
 from redraft_cli.outcome import Mode
 from redraft_cli.render import diff_plain, diff_text, stats_line
 from redraft_cli.run_cmd import output_label
-from redraft_cli.watch import tokens_changed
+from redraft_cli.watch_stream import tokens_changed
 
 SPANS = [
     Span(HELD, 0, 8, "The cat sat on the mat, a", 0, 8),

@@ -26,7 +26,7 @@ class FakeStream:
 
 
 def test_a_newer_save_cancels_the_stream_between_events():
-    from redraft_cli.watch import Cancelled, consume_unless
+    from redraft_cli.watch_stream import Cancelled, consume_unless
 
     stream = FakeStream(10)
     seen = []
