@@ -82,6 +82,7 @@ class Answering:
             eog=self.model.eog,
             fences=self.model.fence_tokens,
             cut=len(draft.tokens) >= limit,
+            ended=draft.ended and len(draft.tokens) < limit,
         ))
         return replace(ctx, old_margins=tuple(draft.margins or ()), noise=self.noise,
                        opening=opening, opening_tokens=self.start_probation)

@@ -78,7 +78,7 @@ class Confirmation:
         if edited_from is None and old is not None:
             edited_from = old.prompt
         draft = Draft(shown.tokens, prompt if edited_from is None else edited_from,
-                      shown.margins)
+                      shown.margins, shown.stats.ended)
         chosen = rule_by_name(rule) if isinstance(rule, str) else rule
         messages = as_messages(prompt)
         if old is None:

@@ -20,6 +20,12 @@ The tier is read from `TABLE` by what the edit was (`EditKind`), where the token
 Two more vetoes are experiments, off unless asked for (`EXPERIMENTS`): the old answer's own
 repetition loop, and an old answer cut at the token limit before it reached a content edit.
 
+Where the old answer ended of its own accord, its end is a draft token too, read from the table
+as a plain token (`holds_end`): a redraft that held the old path ends where it ended unless the
+model clearly writes on. Vetoes here: the model writes content the edit inserted or closes a
+block. Where the old answer ended before it reached a content edit, its end is at most a
+near-tie: held only where ending is a coin flip for the model too.
+
 `TABLE` below is the whole policy of the tolerant rule; the exact rule is EXACT everywhere.
 """
 
@@ -109,6 +115,8 @@ VETOES = (
     "the draft word was removed by the edit",
     "words edited: the argmax closes the open fenced block",
 )
+END_RULE = ("the old answer's end (where it ended of its own accord): a plain token, at most a "
+            "near-tie where the old answer ended before a content edit")
 
 # Measures that only experiments switch off (`TolerantRule(ablate=...)`), each named for what it
 # keeps.
@@ -119,6 +127,7 @@ ABLATIONS = {
     "kept_words": "spacing and punctuation edits treated as deletions",
     "typos": "typo edits treated as content edits",
     "close_veto": "a closing fence as the argmax bars nothing",
+    "old_end": "the old answer's end held only where the model ends too",
 }
 # Vetoes that are off unless asked for (`TolerantRule(experiments=...)`). Both aim at the slow
 # tail; on the project suite (SmolLM2) each lowered held fractions without changing a check:
@@ -147,6 +156,7 @@ def table_text() -> str:
             lines.append(f"{edit.value:<12}{place.value:<19}"
                          + "".join(f"{tiers[k].name.lower():<10}" for k in KINDS))
     lines.append("vetoes (exact whatever the row): " + "; ".join(VETOES))
+    lines.append(END_RULE)
     return "\n".join(lines)
 
 
@@ -197,6 +207,8 @@ class EditContext:
     inserted, eog, closers: token ids of inserted content, of the end of generation, and that
         write a code fence.
     cut_before_edit: the old answer was cut at the token limit before it reached the edit.
+    old_ended: the old answer ended of its own accord, so its end may be held (`holds_end`);
+    end_before_edit: it ended before it reached a content edit (its end is at most a near-tie).
     old_margins: each old token's decision margin when it was chosen (empty: unknown).
     noise: the model's batched-versus-serial logit noise (the NEAR_TIE tier's width).
     opening: the place of the first `opening_tokens` answer tokens.
@@ -212,6 +224,8 @@ class EditContext:
     eog: frozenset[int] = frozenset()
     closers: frozenset[int] = frozenset()
     cut_before_edit: bool = False
+    old_ended: bool = False
+    end_before_edit: bool = False
     old_margins: Sequence[float] = ()
     noise: float = 0.0
     opening: Place = Place.OPENING
@@ -251,6 +265,26 @@ class EditContext:
             assert self.band is not None
             return self.band.holds(logits, argmax, draft)
         return False
+
+    def holds_end(
+        self, logits: np.ndarray, argmax: int, emitted: int, block_open: bool = False
+    ) -> bool:
+        """Is the old answer's end held after `emitted` tokens, where the model chose `argmax`
+        (not an end of generation)? The end is a plain token, at most a near-tie where the old
+        answer ended before a content edit. Its logit is the best end-of-generation token's;
+        its old margin is not known, but the old answer did end there, so a near-tie asks only
+        that the new gap lie within the noise."""
+        if not self.old_ended or self.band is None or not self.eog:
+            return False
+        if (block_open and argmax in self.closers) or argmax in self.inserted:
+            return False
+        tier = tier_of(self.edit, self.place(emitted), (Kind.PLAIN,))
+        if self.end_before_edit:
+            tier = min(tier, Tier.NEAR_TIE)
+        end = max(self.eog, key=lambda t: float(logits[t]))
+        if tier is Tier.NEAR_TIE:
+            return float(logits[argmax]) - float(logits[end]) <= self.noise
+        return tier is Tier.BAND and self.band.holds(logits, argmax, end)
 
     def near_tie(self, old_index: int, gap: float) -> bool:
         """Was the old decision at `old_index` within the noise, and is the new gap too?"""

@@ -165,6 +165,8 @@ class Replay:
         while not self.done and self.emitted < self.s.max_tokens:
             if self.p is not None and self.p >= len(self.draft):
                 self.p = None
+                if self._holds_old_end():
+                    break
             if self.pending is None:
                 window = yield from self._from_logits()
             else:
@@ -178,6 +180,18 @@ class Replay:
         return self.ctx.holds(row, top, self.draft[old_index], old_index, self.emitted,
                               self.block_open)
 
+    def _holds_old_end(self) -> bool:
+        """At the end of the old answer, with the logits after its last token at hand: end here
+        too if the policy holds the old end where the model would write on."""
+        if not self.ctx.old_ended or self.ctx.band is None:
+            return False
+        top = self.s.choose(self.logits, None)
+        if top in self.ctx.eog or not self.ctx.holds_end(self.logits, top, self.emitted,
+                                                         self.block_open):
+            return False
+        self.done = self.c.ended = self.c.held_end = True
+        return True
+
     def _from_logits(self) -> Generator[TokenEvent, None, Window | None]:
         """Decide the next token from the logits at hand: hold the draft's and start a window
         after it, or write the model's own."""
@@ -190,7 +204,7 @@ class Replay:
             self.p = p = None
         if p is None:
             if top in self.ctx.eog:
-                self.done = True
+                self.done = self.c.ended = True
                 return None
             yield self._rewritten(top, decision_margin(self.logits, top))
             self.pending = top
@@ -274,6 +288,7 @@ class Replay:
         self.p = None
         if top in self.ctx.eog or self.emitted >= self.s.max_tokens:
             self.done = True
+            self.c.ended = top in self.ctx.eog
             return
         yield self._rewritten(top, decision_margin(rows[j - 1], top))
         self.pending = top

@@ -16,13 +16,16 @@ class Draft:
 
     The prompt lets the edit-aware guards see what the edit changed; without it, only the
     digit and copy guards apply. `margins` are the decision margins the tokens were chosen at
-    (`Result.margins`); without them no old decision counts as a near-tie. Store `Result.draft`
-    (or its tokens, prompt and margins) to redraft in another process without the whole Result.
+    (`Result.margins`); without them no old decision counts as a near-tie. `ended` says the
+    answer ended where the model chose to end it (`Stats.ended`), not at a token limit: the
+    policy may then hold its end too. Store `Result.draft` (or its tokens, prompt, margins and
+    `ended`) to redraft in another process without the whole Result.
     """
 
     tokens: Sequence[int]
     prompt: Prompt | None = None
     margins: Sequence[float] | None = None
+    ended: bool = False
 
     def __post_init__(self) -> None:
         if self.margins is not None and len(self.margins) != len(self.tokens):
@@ -59,7 +62,7 @@ class Result:
     @property
     def draft(self) -> Draft:
         margins = list(self.margins) if len(self.margins) == len(self.tokens) else None
-        return Draft(list(self.tokens), self.messages or None, margins)
+        return Draft(list(self.tokens), self.messages or None, margins, self.stats.ended)
 
 
 class Stream:

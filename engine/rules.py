@@ -104,8 +104,9 @@ class TolerantRule:
         """The policy for one redraft; the engine adds the old margins, noise and opening."""
         kind, inserted = self._classified(edit)
         band = Band(self.tau, self.floor, self.top_k)
+        ended = edit.ended and "old_end" not in self.ablate
         if kind is EditKind.UNCHANGED:
-            return EditContext(edit=kind, band=band, eog=edit.eog)
+            return EditContext(edit=kind, band=band, eog=edit.eog, old_ended=ended)
         fixed, copies = (guarded_indices(edit, copy_min_len=self.copy_min_len)
                          if "guards" not in self.ablate else (frozenset(), frozenset()))
         return EditContext(
@@ -118,6 +119,9 @@ class TolerantRule:
             closers=edit.fences if self._on(kind, "close_veto") else frozenset(),
             cut_before_edit=(edit.cut and kind is EditKind.CONTENT
                              and self._on(kind, "reach_veto")
+                             and not reaches_edit(edit, copy_min_len=self.copy_min_len)),
+            old_ended=ended,
+            end_before_edit=(ended and kind is EditKind.CONTENT
                              and not reaches_edit(edit, copy_min_len=self.copy_min_len)),
         )
 

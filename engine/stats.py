@@ -43,6 +43,8 @@ class Stats:
     `confirm_redrafted` says a confirmation found that the exact prompt opens the shown answer
     otherwise and redrafted the older answer instead (`Engine.stream_confirm`).
     `truncated` says the answer stopped early because the context window was full.
+    `ended` says the answer ended at an end of generation (the model's own, or the old answer's
+    end held by the policy) rather than at the token limit; `held_end` says the latter.
     `quoted` counts the rewritten tokens that were verified in a window drafted from the prompt.
     """
 
@@ -61,6 +63,8 @@ class Stats:
     wall_s: float = 0.0
     first_token_s: float = 0.0
     truncated: bool = False
+    ended: bool = False
+    held_end: bool = False
     blend_fallback: str = ""
     confirm_redrafted: bool = False
     time: Timings = field(default_factory=Timings)

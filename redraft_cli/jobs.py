@@ -131,7 +131,8 @@ def start_answer(
 
 def previous_draft(previous: Entry) -> Draft:
     """The recorded answer as a draft to redraft, with the prompt it answered."""
-    return Draft(previous.answer_tokens, previous.prompt, previous.answer_margins)
+    return Draft(previous.answer_tokens, previous.prompt, previous.answer_margins,
+                 previous.stats.ended)
 
 
 def warn_if_truncated(job: Job, result: Result) -> None:

@@ -78,7 +78,7 @@ def prepared(kind: EditKind, place: Place):
 def test_the_table_prints_whole():
     text = table_text()
     print("\n" + text)
-    assert len(text.splitlines()) == 1 + len(EditKind) * len(Place) + 1
+    assert len(text.splitlines()) == 1 + len(EditKind) * len(Place) + 2
     assert set(TABLE) == set(EditKind) and set(EXPECTED) == set(EditKind)
 
 
