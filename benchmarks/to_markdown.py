@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from redraft_cli.bench.departure import Departure
+from redraft_cli.bench.tail import slow_tail
 
 
 def times(value: float | None) -> str:
@@ -65,7 +66,19 @@ def render(doc: dict) -> str:
                 f"| {fraction(st['min_held_fraction'])} | {st.get('empty_answers', 0)} "
                 f"| {st['unchanged_apart_from_edit']} / {st['cases']} |"
             )
-    return "\n".join(lines + departure_lines(doc))
+    return "\n".join(lines + tail_lines(doc) + departure_lines(doc))
+
+
+def tail_lines(doc: dict) -> list[str]:
+    """The slow tail per redraft arm over every case of the file (older files included)."""
+    lines = ["", "The slow tail (arm ÷ fresh over all cases):", "",
+             "| arm | slowest tenth at most | min | slowest five |", "|---|---|---|---|"]
+    for arm in ("exact", "tolerant", "blend"):
+        tail = slow_tail({c["id"]: c["speedup_vs_fresh"].get(arm) for c in doc["cases"]})
+        if tail is not None:
+            slowest = ", ".join(f"`{s['id']}` {times(s['speedup'])}" for s in tail["slowest"])
+            lines.append(f"| {arm} | {times(tail['tenth'])} | {times(tail['min'])} | {slowest} |")
+    return lines
 
 
 def departure_lines(doc: dict) -> list[str]:

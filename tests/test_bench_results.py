@@ -19,6 +19,7 @@ from redraft_cli.bench.checks import (
 from redraft_cli.bench.export import document, machine_info
 from redraft_cli.bench.results import OVERALL, case_result, summarize
 from redraft_cli.bench.stability import kept_apart_from_edit
+from redraft_cli.bench.tail import slow_tail
 
 BEFORE = "The Kestrel bridge opens on March 14. Mayor Lind will cut the ribbon."
 AFTER = "The Kestrel bridge opens on April 3. Mayor Lind will cut the ribbon."
@@ -103,6 +104,16 @@ def test_detail_the_old_answer_had_and_the_redraft_dropped_is_attributable():
     case = make_case(expect=["Lind"], forbid=[])
     r = case_result(make_run(case, "Lind speaks.", "Lind", "Lind", "Lind", "The mayor"))
     assert r.regression and r.regression_arms == ["tolerant"]
+
+
+def test_a_check_cold_generation_fails_too_is_not_attributable():
+    """Cold is fresh generation over another batch shape: where it loses the check as well,
+    numerics alone explain the loss (it stays strict)."""
+    r = case_result(make_run(make_case(), STALE, STALE, GOOD, GOOD, STALE))
+    assert not r.regression and r.strict_regression_arms == ["tolerant"]
+    assert r.cold_regressed == ("+'April 3'", "-'March 14'")
+    # Control: the same tolerant answer where cold passes.
+    assert case_result(make_run(make_case(), STALE, GOOD, GOOD, GOOD, STALE)).regression
 
 
 def test_no_regression_where_fresh_fails_the_same_check():
@@ -267,3 +278,15 @@ def test_the_machine_line_says_whether_the_cpu_has_avx512():
     assert ", AVX-512," in machine_line({**base, "simd": ["avx2", "avx512f"]})
     assert "AVX" not in machine_line(base)  # a JSON written before the flags were recorded
     assert isinstance(machine_info()["simd"], list)
+
+
+def test_the_slow_tail_is_the_tenth_of_the_cases_that_ran_slowest():
+    speedups = {f"case-{i:02d}": 1.0 + i / 10 for i in range(20)}
+    speedups.update({"loop": 0.55, "unmeasured": None})
+    tail = slow_tail(speedups)
+    assert tail is not None
+    assert tail["min"] == 0.55 and tail["tenth"] == pytest.approx(1.1)  # 3rd slowest of 21
+    assert [s["id"] for s in tail["slowest"]] == ["loop", "case-00", "case-01", "case-02",
+                                                  "case-03"]
+    assert slow_tail({"a": None}) is None
+    assert slow_tail({"only": 0.8})["tenth"] == 0.8

@@ -9,6 +9,8 @@ check: a regression is a check that `fresh` passes and the redraft arm fails.
   `expect` string absent from `before`, every `forbid` string, and any check the old answer
   (on `before`) passed. Greedy decoding is chaotic, so a fresh answer can gain a detail that
   neither the old answer nor the redraft had; that detail is not something redraft lost.
+  A check `cold` fails as well does not count either: `cold` is fresh generation in another
+  batch shape, so its failure shows what numerics alone do (results.py).
 """
 
 from __future__ import annotations

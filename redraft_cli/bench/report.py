@@ -113,10 +113,26 @@ def summary_tables(summary: dict[str, dict[str, Any]]) -> list[Table]:
             str(s.get("cold_regressions", "-")),
         )
     tables = [speed, prompt, work]
-    stable = stability_table(summary)
-    if stable is not None:
-        tables.append(stable)
+    for extra in (tail_table(summary), stability_table(summary)):
+        if extra is not None:
+            tables.append(extra)
     return tables
+
+
+def tail_table(summary: dict[str, dict[str, Any]]) -> Table | None:
+    """Over all cases, per redraft arm: the slowest tenth, the slowest case, the five slowest."""
+    tails = summary.get(OVERALL, {}).get("slow_tail")
+    if not tails:
+        return None
+    table = Table(title="The slow tail over all cases: arm ÷ fresh", title_justify="left")
+    for header in ("arm", "slowest tenth at most", "min", "slowest five"):
+        table.add_column(header, justify="right" if header in ("min", "slowest tenth at most")
+                         else "left")
+    for arm, tail in tails.items():
+        if tail is not None:
+            table.add_row(arm, _times(tail["tenth"]), _times(tail["min"]), ", ".join(
+                f"{s['id']} {_times(s['speedup'])}" for s in tail["slowest"]))
+    return table
 
 
 def stability_table(summary: dict[str, dict[str, Any]]) -> Table | None:

@@ -14,6 +14,7 @@ from .cases import CATEGORIES
 from .checks import attributable_checks, case_checks, failed, regressions
 from .departure import Departure, departure
 from .stability import kept_apart_from_edit, stability
+from .tail import slow_tail
 
 OVERALL = "all"
 # Keys of a case's extra fields worth carrying into reports.
@@ -69,7 +70,7 @@ class CaseResult:
     arms: dict[str, ArmResult]
     old_text: str
     old_failed: tuple[str, ...]
-    regressed: dict[str, tuple[str, ...]]  # attributable, per redraft arm
+    regressed: dict[str, tuple[str, ...]]  # attributable (cold passes them too), per redraft arm
     strict_regressed: dict[str, tuple[str, ...]]
     kept_apart_from_edit: bool  # the tolerant answer's words changed only where the doc's did
     # Attributable checks fresh passes and cold fails: the two compute the same answer exactly
@@ -133,6 +134,8 @@ def case_result(run: CaseRun) -> CaseResult:
     fresh = run.runs["fresh"][0]
     arms = {arm: _arm_result(run.runs[arm], checks, texts[arm], fresh) for arm in ARMS}
     counted = attributable_checks(checks, case.before, run.old.text)
+    cold_regressed = regressions(counted, texts["fresh"], texts["cold"])
+    counted_for_redrafts = [c for c in counted if c not in cold_regressed]
     return CaseResult(
         id=case.id,
         category=case.category,
@@ -141,14 +144,15 @@ def case_result(run: CaseRun) -> CaseResult:
         old_text=run.old.text,
         old_failed=tuple(str(c) for c in failed(checks, [run.old.text])),
         regressed={
-            arm: tuple(str(c) for c in regressions(counted, texts["fresh"], texts[arm]))
+            arm: tuple(str(c) for c in regressions(counted_for_redrafts, texts["fresh"],
+                                                   texts[arm]))
             for arm in REDRAFT_ARMS
         },
         strict_regressed={
             arm: tuple(str(c) for c in regressions(checks, texts["fresh"], texts[arm]))
             for arm in REDRAFT_ARMS
         },
-        cold_regressed=tuple(str(c) for c in regressions(counted, texts["fresh"], texts["cold"])),
+        cold_regressed=tuple(str(c) for c in cold_regressed),
         kept_apart_from_edit=all(
             kept_apart_from_edit(run.old.text, r.text, case.before, case.after)
             for r in run.runs["tolerant"]
@@ -245,6 +249,8 @@ def summarize_group(results: Sequence[CaseResult], noise: float | None = None) -
         "cold_regressions": sum(1 for r in results if r.cold_regressed),
         **({} if noise is None else {"regressions_at_coin_flip_by_arm": count(
             REDRAFT_ARMS, lambda r, a: bool(r.regressed[a]) and at_coin_flip(r, a, noise))}),
+        "slow_tail": {arm: slow_tail({r.id: r.speedup(arm, "fresh") for r in results})
+                      for arm in REDRAFT_ARMS},
         "stability": stability([
             (r.labels.get("edit"),
              r.arms["tolerant"].held_fraction if r.arms["tolerant"].tokens else None,
