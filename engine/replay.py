@@ -67,12 +67,14 @@ class AnchorIndex:
             self._starts[tuple(keys[k : k + n])].append(k)
 
     def resume_at(
-        self, recent: Sequence[int], watermark: int, *, after_blank: bool = False
+        self, recent: Sequence[int], watermark: int, *, after_blank: bool = False,
+        to_end: bool = False,
     ) -> int | None:
         """Draft index right after the first match that resumes past `watermark`, if any.
 
         `recent` holds the last n non-blank emitted tokens; `after_blank` says that blank
         tokens were emitted after them, so the draft's own blanks there are skipped too.
+        A match at the draft's very end resumes there (`len(draft)`) only `to_end`.
         """
         if len(recent) < self.n:
             return None
@@ -85,7 +87,7 @@ class AnchorIndex:
             while after_blank and after < len(self.draft) and self.is_blank(self.draft[after]):
                 after += 1
             if after > watermark:
-                return after if after < len(self.draft) else None
+                return after if after < len(self.draft) or to_end else None
         return None
 
 
@@ -217,11 +219,14 @@ class Replay:
 
     def _with_pending(self) -> Window | None:
         """Find candidates for the pending token to ride with (a re-anchor into the old answer,
-        else a quote of the prompt); without any, decode it alone."""
+        else a quote of the prompt); without any, decode it alone. A re-anchor at the very end
+        of an old answer that ended has no candidates: the pending token is decoded alone, and
+        the end is checked after it."""
         pending = self.pending
         assert pending is not None
         resume = (self.anchors.resume_at(list(self.recent), self.watermark,
-                                         after_blank=self.after_blank) if self.draft else None)
+                                         after_blank=self.after_blank,
+                                         to_end=self.ctx.old_ended) if self.draft else None)
         if resume is not None:
             self.c.reanchors += 1
             self.p = self.watermark = resume

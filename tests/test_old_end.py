@@ -63,6 +63,32 @@ def test_the_old_end_is_held_where_it_trails_the_model_inside_the_band():
     assert tokens == [*OLD] + [8] * 9 and not stats.held_end and not stats.ended
 
 
+class RejoinsAtTheEnd(FakeModel):
+    """The model's answer is 4 3 6 7 9 8 8 …: it leaves the old 4 5 2 6 7 9 at once (the 5 far
+    below its 3) and meets it again only in its last three tokens; after 9 the end trails the
+    model's 8 by 0.5 logits."""
+
+    def logits_after(self, prefix):
+        answer = [4, 3, 6, 7, 9]
+        i = len(prefix) - len(self.prompt)
+        row = np.zeros(self.vocab, dtype=np.float32)
+        row[answer[i] if i < len(answer) else 8] = 5.0
+        if i >= len(answer):
+            row[EOG] = 4.5
+        return row
+
+
+def test_an_answer_that_rejoins_the_old_one_at_its_very_end_can_end_there():
+    def run(context: EditContext) -> list[int]:
+        model = RejoinsAtTheEnd([1], vocab=VOCAB)
+        events = replay(model, model.start(), [4, 5, 2, 6, 7, 9], context, WindowPolicy(fixed=4),
+                        ReplaySettings(max_tokens=10))
+        return [e.token for e in events]
+
+    assert run(ctx()) == [4, 3, 6, 7, 9]
+    assert run(ctx(old_ended=False)) == [4, 3, 6, 7, 9, 8, 8, 8, 8, 8]  # control
+
+
 def test_the_model_writes_on_past_an_old_end_far_below_its_choice():
     tokens, stats = redraft(ctx(), behind=4.0)
     assert len(tokens) == 12 and not stats.held_end
