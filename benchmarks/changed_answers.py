@@ -1,5 +1,6 @@
 """List the answers that differ between two `redraft bench --json` files of the same suite and
-model (first repeat of each arm), with their length, speed against fresh and checks.
+model (first repeat of each arm), with their length (median over repeats), speed against
+fresh and checks.
 
 Run: python benchmarks/changed_answers.py benchmarks/results/smollm2-135m.json \
          benchmarks/out/smollm2-135m.json
@@ -33,8 +34,10 @@ def changes(before: dict, after: dict) -> tuple[list[str], int, list[str]]:
             a, b = old["arms"][arm], case["arms"][arm]
             if a["text"] == b["text"]:
                 continue
-            speed = (f"{old['speedup_vs_fresh'][arm]:.2f}× → {case['speedup_vs_fresh'][arm]:.2f}×"
-                     if arm in case["speedup_vs_fresh"] else "–")
+            before_speed = old["speedup_vs_fresh"].get(arm)
+            after_speed = case["speedup_vs_fresh"].get(arm)
+            speed = (f"{before_speed:.2f}× → {after_speed:.2f}×"
+                     if before_speed is not None and after_speed is not None else "–")
             checks = ("pass" if a["passed"] else "fail") + " → " + (
                 "pass" if b["passed"] else "fail")
             rows.append(f"| `{case['id']}` | {arm} | {a['tokens']} → {b['tokens']} "

@@ -10,7 +10,8 @@ case of the suite, from the old answer's KV state, two arms alternate:
   and `stream_confirm` given the old answer (what stays on screen and on disk).
 
 The case's checks judge both the shown and the confirmed answer against fresh, counted as
-`redraft bench` counts attributable regressions. Times: the first token after the start of
+`redraft bench` counts attributable regressions, except that there is no cold arm here to
+leave out the checks numerics alone lose. Times: the first token after the start of
 the shown redraft, the shown answer's wall time, and the time to the confirmed answer (shown,
 exact prefill and re-verification) against fresh generation's wall time.
 

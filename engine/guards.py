@@ -33,8 +33,8 @@ class Edit:
     """Everything a rule may need to prepare its policy for one redraft.
 
     fences: token ids that write a code fence; cut: the old answer reached this redraft's
-    token limit (it was cut, not ended by the model); ended: the old answer ended where the
-    model chose to end it, so its end is a draft token too."""
+    token limit (it was cut, not ended by the model); ended: the old answer ended at an end of
+    generation (not at a token limit), so its end is a draft token too."""
 
     old_prompt: str | None
     new_prompt: str

@@ -272,8 +272,8 @@ class EditContext:
         """Is the old answer's end held after `emitted` tokens, where the model chose `argmax`
         (not an end of generation)? The end is a plain token, at most a near-tie where the old
         answer ended before a content edit. Its logit is the best end-of-generation token's;
-        its old margin is not known, but the old answer did end there, so a near-tie asks only
-        that the new gap lie within the noise."""
+        its old margin is not stored, so a near-tie asks only that the new gap lie within the
+        noise."""
         if not self.old_ended or self.band is None or not self.eog:
             return False
         if (block_open and argmax in self.closers) or argmax in self.inserted:

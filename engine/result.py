@@ -17,9 +17,10 @@ class Draft:
     The prompt lets the edit-aware guards see what the edit changed; without it, only the
     digit and copy guards apply. `margins` are the decision margins the tokens were chosen at
     (`Result.margins`); without them no old decision counts as a near-tie. `ended` says the
-    answer ended where the model chose to end it (`Stats.ended`), not at a token limit: the
-    policy may then hold its end too. Store `Result.draft` (or its tokens, prompt, margins and
-    `ended`) to redraft in another process without the whole Result.
+    answer ended at an end of generation (`Stats.ended`: the model's own, or an older answer's
+    end held), not at a token limit: the policy may then hold its end too. Store
+    `Result.draft` (or its tokens, prompt, margins and `ended`) to redraft in another process
+    without the whole Result.
     """
 
     tokens: Sequence[int]

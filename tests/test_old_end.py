@@ -4,13 +4,14 @@ as the control)."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
 from helpers.fake_model import EOG, FakeModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from redraft_engine import Draft, Stats
+from redraft_engine import Stats
 from redraft_engine.guards import Edit
 from redraft_engine.policy import Band, EditContext, EditKind
 from redraft_engine.replay import ReplaySettings, replay
@@ -145,7 +146,6 @@ def test_a_stored_answer_keeps_whether_it_ended():
     old_format = entry.to_json()
     del old_format["stats"]["ended"]  # an entry written before the field existed
     assert not previous_draft(Entry.from_json(old_format)).ended
-    assert not Draft([4]).ended  # a draft given as text or tokens: its end is not known
 
 
 @st.composite
@@ -176,8 +176,35 @@ def test_holding_the_end_only_ends_the_answer_sooner(prompts, seed, window):
 
     with_end, stats = run(True)
     without, _ = run(False)
+    check_cut_short(with_end, without, stats, draft)
+
+
+def check_cut_short(with_end: list[int], without: list[int], stats: Stats,
+                    draft: list[int]) -> None:
     if stats.held_end:
         assert without[: len(with_end)] == with_end and len(without) > len(with_end)
         assert draft and with_end and with_end[-1] == draft[-1]
     else:
         assert with_end == without
+
+
+def test_the_property_s_examples_do_hold_ends():
+    """A fixed sweep of the property's kind of example, so that its first branch is known to
+    run: the end is held in some of them."""
+    held = 0
+    for seed, size in itertools.product(range(4), range(2, 10)):
+        old = [1 + (seed * 7 + i * 5) % (VOCAB - 1) for i in range(size)]
+        for at in range(size):
+            new = [*old[:at], 5, *old[at + 1 :]]
+            draft = FakeModel(old, vocab=VOCAB, seed=seed, context_weight=0.3).greedy(30)
+            runs = []
+            for ended in (True, False):
+                model = FakeModel(new, vocab=VOCAB, seed=seed, context_weight=0.3)
+                counters = Stats()
+                events = replay(model, model.start(), draft, ctx(old_ended=ended),
+                                WindowPolicy(fixed=3), ReplaySettings(max_tokens=40), counters)
+                runs.append(([e.token for e in events], counters))
+            (with_end, stats), (without, _) = runs
+            check_cut_short(with_end, without, stats, draft)
+            held += stats.held_end
+    assert held >= 10
