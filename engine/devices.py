@@ -50,11 +50,16 @@ def requested_layers(setting: GpuLayers, has_gpu: bool) -> int:
     return int(setting)
 
 
+def layer_count(n_layer: int) -> int:
+    """The layers llama.cpp can offload: the model's, and the output layer as one more."""
+    return n_layer + 1
+
+
 def offloaded_layers(requested: int, n_layer: int, has_gpu: bool) -> int:
-    """How many layers llama.cpp puts on a GPU: it counts the output layer as one more."""
+    """How many of `layer_count(n_layer)` layers llama.cpp puts on a GPU."""
     if not has_gpu:
         return 0
-    total = n_layer + 1
+    total = layer_count(n_layer)
     return total if requested < 0 else min(requested, total)
 
 

@@ -18,7 +18,7 @@ from .defaults import (
     DEFAULT_START_PROBATION,
     PROMPT_REUSE_MODES,
 )
-from .devices import AUTO, parse_flash_attn, parse_gpu_layers
+from .devices import AUTO, layer_count, parse_flash_attn, parse_gpu_layers
 from .errors import InvalidTokenError
 from .kv_session import KVSession
 from .loading import calibrate, calibration_key, load_model
@@ -108,7 +108,7 @@ class Engine(Answering, Confirmation):
             model = ModelFile.open(model or os.environ.get(ENV_VAR) or None)
         self.model_file = model
         self.devices, self.model, self.gpu_layers, self.backend = load_model(model, gpu_layers)
-        self.n_layers = self.model.n_layer + 1
+        self.n_layers = layer_count(self.model.n_layer)
         self.flash_attn = flash_attn
         n_ctx = min(n_ctx, self.model.n_ctx_train) if self.model.n_ctx_train > 0 else n_ctx
         self.session = KVSession(self.model, n_ctx=n_ctx, n_threads=n_threads, rollback=rollback,
