@@ -88,7 +88,9 @@ def test_without_a_noise_the_summary_makes_no_coin_flip_claim():
 def test_cold_failing_a_check_fresh_passes_is_the_noise_floor():
     result = case_result(_run(0.1, cold=STALE))
     assert result.cold_regressed == ("+'April 3'",)
-    assert result.regression_arms == ["blend"]  # cold is a baseline, never a redraft regression
+    # Cold is a baseline, never a redraft regression; a check it fails too is numerics alone,
+    # so blend's loss of it is strict, not attributable.
+    assert result.regression_arms == [] and result.strict_regression_arms == ["blend"]
     assert summarize([result])[OVERALL]["cold_regressions"] == 1
     assert summarize([case_result(_run(0.1))])[OVERALL]["cold_regressions"] == 0
 
@@ -96,14 +98,19 @@ def test_cold_failing_a_check_fresh_passes_is_the_noise_floor():
 def test_the_departure_table_lists_each_regression_with_its_margins():
     from rich.console import Console
 
-    table = departure_table([case_result(_run(0.1, cold=STALE))], noise=0.3)
-    assert table is not None
-    console = Console(width=200, record=True)
-    console.print(table)
-    lines = [line for line in console.export_text().splitlines() if line.startswith("│")]
-    rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in lines]
-    assert rows == [["c", "blend", "+'April 3'", "1", "0.10", "0.05", "yes"],
-                    ["c", "cold", "+'April 3'", "1", "0.10", "0.05", "yes"]]
+    def rows(result):
+        table = departure_table([result], noise=0.3)
+        assert table is not None
+        console = Console(width=200, record=True)
+        console.print(table)
+        lines = [line for line in console.export_text().splitlines() if line.startswith("│")]
+        return [[cell.strip() for cell in line.strip("│").split("│")] for line in lines]
+
+    assert rows(case_result(_run(0.1))) == [["c", "blend", "+'April 3'", "1", "0.10", "0.05",
+                                             "yes"]]
+    # Where cold loses the check too, only cold's row is listed.
+    assert rows(case_result(_run(0.1, cold=STALE))) == [
+        ["c", "cold", "+'April 3'", "1", "0.10", "0.05", "yes"]]
     clean = _run(0.1)
     clean.runs["blend"] = clean.runs["fresh"]
     assert departure_table([case_result(clean)], noise=0.3) is None

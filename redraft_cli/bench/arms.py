@@ -33,6 +33,7 @@ class ArmRun:
     prompt_recomputed: int
     token_ids: tuple[int, ...] = ()  # the answer's tokens, and the margins they were chosen at
     margins: tuple[float, ...] = ()
+    held_end: bool = False  # the answer ended where the old answer ended, the model writing on
 
 
 @dataclass
@@ -102,5 +103,5 @@ def _arm_run(result: Result) -> ArmRun:
         tokens=s.emitted, held_fraction=s.held_fraction, prompt_tokens=s.prompt_tokens,
         prompt_reused=s.prompt_reused, prompt_shifted=s.prompt_shifted,
         prompt_recomputed=s.prompt_recomputed, token_ids=tuple(result.tokens),
-        margins=tuple(result.margins),
+        margins=tuple(result.margins), held_end=s.held_end,
     )

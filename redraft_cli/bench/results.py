@@ -40,6 +40,7 @@ class ArmResult:
     prompt_shifted: int
     prompt_recomputed: int
     departure: Departure | None = None  # where the first text leaves fresh's (None: same)
+    held_end: bool = False  # the first text ended at the old answer's end, held
 
     @property
     def recomputed_share(self) -> float | None:
@@ -59,6 +60,7 @@ class ArmResult:
             "prompt_reused": self.prompt_reused, "prompt_shifted": self.prompt_shifted,
             "prompt_recomputed": self.prompt_recomputed, "text": self.text,
             "departure": None if self.departure is None else self.departure.to_json(),
+            "held_end": self.held_end,
         }
 
 
@@ -187,6 +189,7 @@ def _arm_result(runs: Sequence[ArmRun], checks: Any, texts: list[str], fresh: Ar
         prompt_shifted=first.prompt_shifted,
         prompt_recomputed=int(median(r.prompt_recomputed for r in runs)),
         departure=left,
+        held_end=first.held_end,
     )
 
 
