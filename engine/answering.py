@@ -71,7 +71,7 @@ class Answering:
         self, messages: list[Message], draft: Draft, rule: AcceptanceRule, limit: int,
         opening: Place,
     ) -> EditContext:
-        if not draft.tokens and not draft.ended:
+        if not draft.tokens:
             return EditContext(eog=self.model.eog)
         old_text = None if draft.prompt is None else message_text(as_messages(draft.prompt))
         ctx = rule.prepare(Edit(

@@ -5,9 +5,7 @@ decode, hold the tokens the policy holds (`EditContext.holds`), emit the model's
 the first refusal, roll the refused tail back, and re-anchor into the old answer after each
 rewritten token by matching the last few emitted tokens, resuming past a watermark. Where the
 old answer offers no anchor, a rewritten token rides with a quote of the prompt (held on exact
-match only), else it is decoded alone. Where the old answer ended of its own accord, its end is
-checked like a draft token once the replay reaches it (`EditContext.holds_end`). With an empty
-draft that did not end it is plain greedy decoding.
+match only), else it is decoded alone. With an empty draft it is plain greedy decoding.
 """
 
 from __future__ import annotations
@@ -159,8 +157,7 @@ class Replay:
         self.block_open = False  # the answer has a fenced block open
         self.pending: int | None = None  # emitted, not decoded yet
         self.emitted = 0
-        # The next old-answer token to verify; an empty old answer that ended is its end alone.
-        self.p: int | None = 0 if draft or ctx.old_ended else None
+        self.p: int | None = 0 if draft else None  # the next old-answer token to verify
         self.watermark = 0
         self.done = False
 

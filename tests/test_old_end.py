@@ -44,8 +44,8 @@ class WritesOn(FakeModel):
 
 def ctx(edit=EditKind.DELETION, **fields) -> EditContext:
     fields.setdefault("old_ended", True)
-    fields.setdefault("opening_tokens", 1)
-    return EditContext(edit=edit, band=Band(), eog=frozenset({EOG}), noise=0.3, **fields)
+    return EditContext(edit=edit, band=Band(), eog=frozenset({EOG}), opening_tokens=1,
+                       noise=0.3, **fields)
 
 
 def redraft(context: EditContext, behind: float, draft=OLD) -> tuple[list[int], Stats]:
@@ -88,30 +88,6 @@ def test_an_answer_that_rejoins_the_old_one_at_its_very_end_can_end_there():
 
     assert run(ctx()) == [4, 3, 6, 7, 9]
     assert run(ctx(old_ended=False)) == [4, 3, 6, 7, 9, 8, 8, 8, 8, 8]  # control
-
-
-def test_an_empty_old_answer_that_ended_is_its_end_alone():
-    """An old answer that was empty (the model ended at once) stays empty where ending is
-    still inside the band; a draft without a known end is plain generation."""
-    class WritesOnAtOnce(WritesOn):
-        def logits_after(self, prefix):
-            row = np.zeros(self.vocab, dtype=np.float32)
-            row[8], row[EOG] = 5.0, 5.0 - self.behind
-            return row
-
-    def run(context: EditContext, behind: float) -> tuple[list[int], Stats]:
-        model = WritesOnAtOnce(behind)
-        counters = Stats()
-        events = replay(model, model.start(), [], context, WindowPolicy(fixed=4),
-                        ReplaySettings(max_tokens=5), counters)
-        return [e.token for e in events], counters
-
-    tokens, stats = run(ctx(EditKind.SPACING), behind=0.5)
-    assert tokens == [] and stats.held_end
-    assert run(ctx(EditKind.SPACING, old_ended=False), behind=0.5)[0] == [8] * 5  # control
-    assert run(ctx(EditKind.SPACING), behind=4.0)[0] == [8] * 5  # the model clearly answers
-    # A content edit's opening is exact: an empty old answer does not keep the new one empty.
-    assert run(ctx(EditKind.CONTENT, opening_tokens=2), behind=0.5)[0] == [8] * 5
 
 
 def test_the_model_writes_on_past_an_old_end_far_below_its_choice():
