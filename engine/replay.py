@@ -229,7 +229,9 @@ class Replay:
                                          to_end=self.ctx.old_ended) if self.draft else None)
         if resume is not None:
             self.c.reanchors += 1
-            self.p = self.watermark = resume
+            self.p = resume
+            if resume < len(self.draft):  # at the end, a later anchor may still resume earlier
+                self.watermark = resume
             size = self.windows.next_size(first_checked=False)
             window = Window([], resume)
             candidates = list(self.draft[resume : resume + size])
