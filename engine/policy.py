@@ -276,7 +276,7 @@ class EditContext:
         noise."""
         if not self.old_ended or self.band is None or not self.eog:
             return False
-        if (block_open and argmax in self.closers) or argmax in self.inserted:
+        if self.vetoed(argmax, -1, block_open):  # -1: the end is no old token to veto
             return False
         tier = tier_of(self.edit, self.place(emitted), (Kind.PLAIN,))
         if self.end_before_edit:

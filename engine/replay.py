@@ -159,7 +159,7 @@ class Replay:
         self.emitted = 0
         self.p: int | None = 0 if draft else None  # the next old-answer token to verify
         self.watermark = 0
-        self.done = False
+        self.done = False  # ended at an end of generation: the model's, or the old one held
 
     def events(self) -> Iterator[TokenEvent]:
         """The emitted tokens, each held (from the draft) or rewritten. The decoder's cache ends
@@ -175,6 +175,7 @@ class Replay:
                 window = self._with_pending()
             if window is not None:
                 yield from self._verify(window)
+        self.c.ended = self.done
 
     # -- the policy's question, and what each answer costs
 
@@ -191,7 +192,7 @@ class Replay:
         if top in self.ctx.eog or not self.ctx.holds_end(self.logits, top, self.emitted,
                                                          self.block_open):
             return False
-        self.done = self.c.ended = self.c.held_end = True
+        self.done = self.c.held_end = True
         return True
 
     def _from_logits(self) -> Generator[TokenEvent, None, Window | None]:
@@ -206,7 +207,7 @@ class Replay:
             self.p = p = None
         if p is None:
             if top in self.ctx.eog:
-                self.done = self.c.ended = True
+                self.done = True
                 return None
             yield self._rewritten(top, decision_margin(self.logits, top))
             self.pending = top
@@ -293,9 +294,8 @@ class Replay:
         if not quoting:
             self.watermark = max(self.watermark, window.next_old)
         self.p = None
-        if top in self.ctx.eog or self.emitted >= self.s.max_tokens:
-            self.done = True
-            self.c.ended = top in self.ctx.eog
+        self.done = top in self.ctx.eog
+        if self.done or self.emitted >= self.s.max_tokens:
             return
         yield self._rewritten(top, decision_margin(rows[j - 1], top))
         self.pending = top
