@@ -157,35 +157,33 @@ def one_token_edits(draw):
     return old, new
 
 
-@settings(max_examples=200, deadline=None)
-@given(prompts=one_token_edits(), seed=st.integers(0, 3), window=st.integers(1, 6))
-def test_holding_the_end_only_ends_the_answer_sooner(prompts, seed, window):
-    """With the old end held, the answer is the answer without it, cut right after the old
-    answer's last token was replayed; else it is that answer unchanged. (A prompt context of
-    weight 0.3 keeps about one replay in eight running to the old end.)"""
-    old, new = prompts
+def check_cut_short(old: list[int], new: list[int], seed: int, window: int) -> bool:
+    """Replay the old prompt's answer under `new` with and without its end; with the end held,
+    the answer must be the one without it, cut right after the old answer's last token was
+    replayed; else that answer unchanged. Returns whether the end was held."""
     draft = FakeModel(old, vocab=VOCAB, seed=seed, context_weight=0.3).greedy(30)
-
-    def run(ended: bool) -> tuple[list[int], Stats]:
+    runs = []
+    for ended in (True, False):
         model = FakeModel(new, vocab=VOCAB, seed=seed, context_weight=0.3)
         counters = Stats()
-        events = list(replay(model, model.start(), draft, ctx(old_ended=ended),
-                             WindowPolicy(fixed=window), ReplaySettings(max_tokens=40),
-                             counters))
-        return [e.token for e in events], counters
-
-    with_end, stats = run(True)
-    without, _ = run(False)
-    check_cut_short(with_end, without, stats, draft)
-
-
-def check_cut_short(with_end: list[int], without: list[int], stats: Stats,
-                    draft: list[int]) -> None:
+        events = replay(model, model.start(), draft, ctx(old_ended=ended),
+                        WindowPolicy(fixed=window), ReplaySettings(max_tokens=40), counters)
+        runs.append(([e.token for e in events], counters))
+    (with_end, stats), (without, _) = runs
     if stats.held_end:
         assert without[: len(with_end)] == with_end and len(without) > len(with_end)
         assert draft and with_end and with_end[-1] == draft[-1]
     else:
         assert with_end == without
+    return stats.held_end
+
+
+@settings(max_examples=200, deadline=None)
+@given(prompts=one_token_edits(), seed=st.integers(0, 3), window=st.integers(1, 6))
+def test_holding_the_end_only_ends_the_answer_sooner(prompts, seed, window):
+    """See `check_cut_short`. (A prompt context of weight 0.3 keeps about one replay in eight
+    running to the old end.)"""
+    check_cut_short(*prompts, seed, window)
 
 
 def test_the_property_s_examples_do_hold_ends():
@@ -195,16 +193,5 @@ def test_the_property_s_examples_do_hold_ends():
     for seed, size in itertools.product(range(4), range(2, 10)):
         old = [1 + (seed * 7 + i * 5) % (VOCAB - 1) for i in range(size)]
         for at in range(size):
-            new = [*old[:at], 5, *old[at + 1 :]]
-            draft = FakeModel(old, vocab=VOCAB, seed=seed, context_weight=0.3).greedy(30)
-            runs = []
-            for ended in (True, False):
-                model = FakeModel(new, vocab=VOCAB, seed=seed, context_weight=0.3)
-                counters = Stats()
-                events = replay(model, model.start(), draft, ctx(old_ended=ended),
-                                WindowPolicy(fixed=3), ReplaySettings(max_tokens=40), counters)
-                runs.append(([e.token for e in events], counters))
-            (with_end, stats), (without, _) = runs
-            check_cut_short(with_end, without, stats, draft)
-            held += stats.held_end
+            held += check_cut_short(old, [*old[:at], 5, *old[at + 1 :]], seed, window=3)
     assert held >= 10
