@@ -12,7 +12,8 @@ own choice (the argmax) it is always held. Where it is not, the policy gives the
 The tier is read from `TABLE` by what the edit was (`EditKind`), where the token stands
 (`Place`) and what the draft token carries (`Kind`), then lowered to EXACT by a veto:
 
-- the argmax ends the answer;
+- the argmax ends the answer, or an end of generation lies within the measured noise of it
+  (another computation of the same logits, fresh generation's, may end there);
 - the argmax spells content the edit inserted (content edits only);
 - the draft token's word was removed by the edit and is gone from the prompt;
 - where the edit changed words, the argmax closes the fenced block the answer has open (a
@@ -110,7 +111,7 @@ TABLE: dict[EditKind, dict[Place, dict[Kind, Tier]]] = {
 }
 
 VETOES = (
-    "the argmax ends the answer",
+    "the argmax ends the answer, or an end lies within the noise of it",
     "the argmax spells content the edit inserted",
     "the draft word was removed by the edit",
     "words edited: the argmax closes the open fenced block",
@@ -128,6 +129,7 @@ ABLATIONS = {
     "typos": "typo edits treated as content edits",
     "close_veto": "a closing fence as the argmax bars nothing",
     "old_end": "the old answer's end held only where the model ends too",
+    "near_end": "an end within the noise of the argmax bars nothing (only an end as the argmax)",
 }
 # Vetoes that are off unless asked for (`TolerantRule(experiments=...)`). Both aim at the slow
 # tail; on the project suite (SmolLM2) each lowered held fractions without changing a check:
@@ -206,6 +208,7 @@ class EditContext:
     fixed, copies, removed, loop: old-answer token indices (see `Kind` and the vetoes).
     inserted, eog, closers: token ids of inserted content, of the end of generation, and that
         write a code fence.
+    near_end: an end of generation within `noise` of the argmax bars the draft token too.
     cut_before_edit: the old answer was cut at the token limit before it reached the edit.
     old_ended: the old answer ended of its own accord, so its end may be held (`holds_end`);
     end_before_edit: it ended before it reached a content edit (its end is at most a near-tie).
@@ -223,6 +226,7 @@ class EditContext:
     inserted: frozenset[int] = frozenset()
     eog: frozenset[int] = frozenset()
     closers: frozenset[int] = frozenset()
+    near_end: bool = False
     cut_before_edit: bool = False
     old_ended: bool = False
     end_before_edit: bool = False
@@ -258,6 +262,8 @@ class EditContext:
         """Is the draft token held where the model's own choice is `argmax`?"""
         if draft == argmax:
             return True
+        if self.ends_near(logits, argmax):
+            return False
         tier = self.tier(argmax, old_index, emitted, block_open)
         if tier is Tier.NEAR_TIE:
             return self.near_tie(old_index, float(logits[argmax]) - float(logits[draft]))
@@ -285,6 +291,14 @@ class EditContext:
         if tier is Tier.NEAR_TIE:
             return float(logits[argmax]) - float(logits[end]) <= self.noise
         return tier is Tier.BAND and self.band.holds(logits, argmax, end)
+
+    def ends_near(self, logits: np.ndarray, argmax: int) -> bool:
+        """Does an end of generation trail the argmax by no more than the noise? Then fresh
+        generation may end here, and an old continuation would be text it never writes."""
+        if not self.near_end or not self.eog:
+            return False
+        best = max(float(logits[t]) for t in self.eog)
+        return float(logits[argmax]) - best <= self.noise
 
     def near_tie(self, old_index: int, gap: float) -> bool:
         """Was the old decision at `old_index` within the noise, and is the new gap too?"""

@@ -105,8 +105,10 @@ class TolerantRule:
         kind, inserted = self._classified(edit)
         band = Band(self.tau, self.floor, self.top_k)
         ended = edit.ended and "old_end" not in self.ablate
+        near_end = "near_end" not in self.ablate
         if kind is EditKind.UNCHANGED:
-            return EditContext(edit=kind, band=band, eog=edit.eog, old_ended=ended)
+            return EditContext(edit=kind, band=band, eog=edit.eog, near_end=near_end,
+                               old_ended=ended)
         fixed, copies = (guarded_indices(edit, copy_min_len=self.copy_min_len)
                          if "guards" not in self.ablate else (frozenset(), frozenset()))
         return EditContext(
@@ -116,6 +118,7 @@ class TolerantRule:
                   else frozenset()),
             inserted=inserted,
             eog=edit.eog,
+            near_end=near_end,
             closers=edit.fences if self._on(kind, "close_veto") else frozenset(),
             cut_before_edit=(edit.cut and kind is EditKind.CONTENT
                              and self._on(kind, "reach_veto")

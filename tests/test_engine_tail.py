@@ -101,3 +101,33 @@ def test_a_redraft_that_held_the_old_path_ends_where_the_old_answer_ended(engine
         assert len(control.tokens) > len(fresh.tokens) > len(old.tokens)
     else:
         assert control.text == old.text
+
+
+def test_where_ending_is_a_coin_flip_the_band_does_not_hold_the_old_answer(engine):
+    """Fresh generation answers this question with nothing: its first token ends the answer.
+    Over the blended cache of the spacing edit, the end trails another first token by 0.06
+    logits (inside the noise) and the old answer's first token trails it by 0.47 (inside the
+    band). With the end vetoing the band there, the redraft writes the model's own first token
+    and soon ends; without, it replays the old answer, cut at the token limit, whole."""
+    (case,) = [c for c in load_suite(CASES) if c.id == "fact-fieldtrip-whitespace-end"]
+    before, after = case.prompt(case.before), case.prompt(case.after)
+    engine.reset()
+    old = engine.generate(before)
+    assert len(old.tokens) == engine.max_tokens
+    state = engine.export_state()
+
+    def blended(rule):
+        assert engine.import_state(*state)
+        engine.prompt_reuse = "blend"
+        try:
+            return engine.redraft(after, old, rule=rule)
+        finally:
+            engine.prompt_reuse = "exact"
+
+    own = blended("exact")
+    assert own.tokens[:1] != old.tokens[:1], "the model's first token is the old one"
+    vetoed = blended("tolerant")
+    assert vetoed.tokens[:1] == own.tokens[:1]
+    assert len(vetoed.tokens) < len(old.tokens) // 2
+    control = blended(TolerantRule(ablate=frozenset({"near_end"})))
+    assert control.tokens == old.tokens, "control: the band holds the old answer whole"

@@ -67,11 +67,11 @@ def logits(gap: float) -> np.ndarray:
     return row
 
 
-def prepared(kind: EditKind, place: Place):
+def prepared(kind: EditKind, place: Place, rule: TolerantRule | None = None):
     old = None if kind is EditKind.UNKNOWN else DOC
     edit = Edit(old_prompt=old, new_prompt=EDITS[kind], draft_pieces=PIECES, tokenize=tokenize,
                 eog=frozenset({EOG}))
-    ctx = TolerantRule().prepare(edit)
+    ctx = (rule or TolerantRule()).prepare(edit)
     return replace(ctx, old_margins=(0.1,) * len(PIECES), noise=NOISE, opening=place)
 
 
@@ -94,6 +94,27 @@ def test_each_row_holds_what_its_tier_allows(kind, place):
                 for name, gap in GAPS.items()}
         assert held == {"coin flip": tier >= N, "band": tier == B, "wide": False}, (
             f"{kind.value}, {place.value}, token {PIECES[index]!r}: expected {tier.name}")
+
+
+@pytest.mark.parametrize("kind", list(EditKind), ids=lambda k: k.value)
+def test_an_end_within_the_noise_of_the_argmax_bars_every_row(kind):
+    """Where ending trails the argmax by no more than the noise, no draft token is held, at any
+    place: fresh generation may end there. An end further back bars nothing."""
+    def ending(gap_to_end: float) -> np.ndarray:
+        row = logits(GAPS["coin flip"])
+        row[EOG] = row[TOP] - gap_to_end
+        return row
+
+    for place in Place:
+        ctx = prepared(kind, place)
+        unvetoed = prepared(kind, place, TolerantRule(ablate=frozenset({"near_end"})))
+        emitted = 0 if place is not Place.BODY else 99
+        for index in (PLAIN, COPY, FIXED):
+            allowed = ctx.holds(ending(3 * NOISE), TOP, DRAFT, index, emitted)
+            assert allowed == (ctx.tier(TOP, index, emitted) >= N)
+            assert not ctx.holds(ending(NOISE / 2), TOP, DRAFT, index, emitted)
+            assert ctx.holds(ending(NOISE / 2), TOP, TOP, index, emitted)  # the argmax itself
+            assert unvetoed.holds(ending(NOISE / 2), TOP, DRAFT, index, emitted) == allowed
 
 
 def test_ablations_and_experiments_are_checked_by_name():
