@@ -63,7 +63,8 @@ class Confirmation:
         held where the blended cache had let it through. Without it the check is against
         `prompt` alone, and only the edit-independent guards apply. The opening of `shown` was
         decided under the edit already, so a coin flip there (within the noise both times) is
-        held, where a redraft of an older answer would re-derive it.
+        held, unless ending is within the noise too, where a redraft of an older answer would
+        re-derive it.
 
         `redrafted_from` is that older answer itself (its prompt, when it has one, stands for
         `edited_from`). With it the opening of `shown` is held only where the exact cache

@@ -10,7 +10,8 @@ own choice (the argmax) it is always held. Where it is not, the policy gives the
   (`band_margin`, below).
 
 The tier is read from `TABLE` by what the edit was (`EditKind`), where the token stands
-(`Place`) and what the draft token carries (`Kind`), then lowered to EXACT by a veto:
+(`Place`) and what the draft token carries (`Kind`), then lowered to EXACT by a veto (the
+end within the noise is read from the position's logits in `holds`, the others by `vetoed`):
 
 - the argmax ends the answer, or an end of generation lies within the measured noise of it
   (another computation of the same logits, fresh generation's, may end there);

@@ -108,7 +108,8 @@ def test_where_ending_is_a_coin_flip_the_band_does_not_hold_the_old_answer(engin
     Over the blended cache of the spacing edit, the end trails another first token by 0.06
     logits (inside the noise) and the old answer's first token trails it by 0.47 (inside the
     band). With the end vetoing the band there, the redraft writes the model's own first token
-    and soon ends; without, it replays the old answer, cut at the token limit, whole."""
+    and soon ends; without, it replays the old answer, cut at the token limit, whole. (Kernels
+    that round the end ahead end there: then both stop.)"""
     (case,) = [c for c in load_suite(CASES) if c.id == "fact-fieldtrip-whitespace-end"]
     before, after = case.prompt(case.before), case.prompt(case.after)
     engine.reset()
@@ -127,7 +128,10 @@ def test_where_ending_is_a_coin_flip_the_band_does_not_hold_the_old_answer(engin
     own = blended("exact")
     assert own.tokens[:1] != old.tokens[:1], "the model's first token is the old one"
     vetoed = blended("tolerant")
+    control = blended(TolerantRule(ablate=frozenset({"near_end"})))
+    if not own.tokens:  # kernels that round the end ahead: the argmax veto stops both
+        assert not vetoed.tokens and not control.tokens
+        return
     assert vetoed.tokens[:1] == own.tokens[:1]
     assert len(vetoed.tokens) < len(old.tokens) // 2
-    control = blended(TolerantRule(ablate=frozenset({"near_end"})))
     assert control.tokens == old.tokens, "control: the band holds the old answer whole"
