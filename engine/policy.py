@@ -288,7 +288,7 @@ class EditContext:
         tier = tier_of(self.edit, self.place(emitted), (Kind.PLAIN,))
         if self.end_before_edit:
             tier = min(tier, Tier.NEAR_TIE)
-        end = max(self.eog, key=lambda t: float(logits[t]))
+        end = self.best_end(logits)
         if tier is Tier.NEAR_TIE:
             return float(logits[argmax]) - float(logits[end]) <= self.noise
         return tier is Tier.BAND and self.band.holds(logits, argmax, end)
@@ -298,8 +298,11 @@ class EditContext:
         generation may end here, and an old continuation would be text it never writes."""
         if not self.near_end or not self.eog:
             return False
-        best = max(float(logits[t]) for t in self.eog)
-        return float(logits[argmax]) - best <= self.noise
+        return float(logits[argmax]) - float(logits[self.best_end(logits)]) <= self.noise
+
+    def best_end(self, logits: np.ndarray) -> int:
+        """The end-of-generation token the model ranks highest here (`eog` is not empty)."""
+        return max(self.eog, key=lambda t: float(logits[t]))
 
     def near_tie(self, old_index: int, gap: float) -> bool:
         """Was the old decision at `old_index` within the noise, and is the new gap too?"""
