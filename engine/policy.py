@@ -64,9 +64,10 @@ class EditKind(Enum):
 class Place(Enum):
     """Where the token stands in the answer.
 
-    The opening (the first `Rules.opening` tokens) picks the answer's whole path. A confirmation
-    re-verifies an answer already redrafted under this edit: its opening is SHOWN, or, where the
-    confirmation redrafts the older answer if the exact cache opens otherwise, RECHECKED.
+    The opening (the first `EditContext.opening_length()` tokens) picks the answer's path. A
+    confirmation re-verifies an answer already redrafted under this edit: its opening is SHOWN,
+    or, where the confirmation redrafts the older answer if the exact cache opens otherwise,
+    RECHECKED.
     """
 
     OPENING = "opening"
@@ -131,7 +132,13 @@ ABLATIONS = {
     "close_veto": "a closing fence as the argmax bars nothing",
     "old_end": "the old answer's end held only where the model ends too",
     "near_end": "an end within the noise of the argmax bars nothing (only an end as the argmax)",
+    "content_opening": "a content edit's opening as long as any other edit's",
 }
+# A content edit's opening spans at least this many answer tokens. Its path must be the one the
+# model takes under the edit: a coin flip held in the first sentence kept old paths twice as
+# long as fresh generation's, or into the model's own loop (SmolLM2, three of 16 tail cases at
+# 0.55-0.92x of fresh). Measured at 2 (the old length) and 12 only.
+CONTENT_OPENING_TOKENS = 12
 # Vetoes that are off unless asked for (`TolerantRule(experiments=...)`). Both aim at the slow
 # tail; on the project suite (SmolLM2) each lowered held fractions without changing a check:
 # small models' long answers repeat themselves, and fresh generation repeats them too, so the
@@ -158,6 +165,8 @@ def table_text() -> str:
         for place, tiers in places.items():
             lines.append(f"{edit.value:<12}{place.value:<19}"
                          + "".join(f"{tiers[k].name.lower():<10}" for k in KINDS))
+    lines.append(f"opening: the answer's first tokens (Engine.start_probation); after a content "
+                 f"edit, at least {CONTENT_OPENING_TOKENS} in a redraft's own opening")
     lines.append("vetoes (exact whatever the row): " + "; ".join(VETOES))
     lines.append(END_RULE)
     return "\n".join(lines)
@@ -215,7 +224,8 @@ class EditContext:
     end_before_edit: it ended before it reached a content edit (its end is at most a near-tie).
     old_margins: each old token's decision margin when it was chosen (empty: unknown).
     noise: the model's batched-versus-serial logit noise (the NEAR_TIE tier's width).
-    opening: the place of the first `opening_tokens` answer tokens.
+    opening: the place of the first `opening_tokens` answer tokens (at least
+        `content_opening` of them after a content edit, in a redraft's own opening).
     """
 
     edit: EditKind = EditKind.UNCHANGED
@@ -235,9 +245,17 @@ class EditContext:
     noise: float = 0.0
     opening: Place = Place.OPENING
     opening_tokens: int = 2
+    content_opening: int = 0
 
     def place(self, emitted: int) -> Place:
-        return self.opening if emitted < self.opening_tokens else Place.BODY
+        return self.opening if emitted < self.opening_length() else Place.BODY
+
+    def opening_length(self) -> int:
+        """How many answer tokens the opening spans. A confirmation's opening keeps the set
+        length: the answer it checks was already redrafted under this edit."""
+        if self.edit is EditKind.CONTENT and self.opening is Place.OPENING:
+            return max(self.opening_tokens, self.content_opening)
+        return self.opening_tokens
 
     def vetoed(self, argmax: int, old_index: int, block_open: bool) -> bool:
         return (argmax in self.eog or (block_open and argmax in self.closers)

@@ -25,6 +25,7 @@ from .guards import (
 from .loops import repeated_indices
 from .policy import (
     ABLATIONS,
+    CONTENT_OPENING_TOKENS,
     EXPERIMENTS,
     KEPT_WORDS,
     Band,
@@ -124,6 +125,8 @@ class TolerantRule:
                              and self._on(kind, "reach_veto")
                              and not reaches_edit(edit, copy_min_len=self.copy_min_len)),
             old_ended=ended,
+            content_opening=(CONTENT_OPENING_TOKENS if "content_opening" not in self.ablate
+                             else 0),
             end_before_edit=(ended and kind is EditKind.CONTENT
                              and not reaches_edit(edit, copy_min_len=self.copy_min_len)),
         )

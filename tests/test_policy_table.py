@@ -13,7 +13,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from redraft_engine.guards import Edit
-from redraft_engine.policy import ABLATIONS, EXPERIMENTS, TABLE, EditKind, Place, Tier, table_text
+from redraft_engine.policy import (
+    ABLATIONS,
+    CONTENT_OPENING_TOKENS,
+    EXPERIMENTS,
+    TABLE,
+    EditKind,
+    Place,
+    Tier,
+    table_text,
+)
 from redraft_engine.rules import TolerantRule
 
 E, N, B = Tier.EXACT, Tier.NEAR_TIE, Tier.BAND
@@ -57,6 +66,7 @@ EXPECTED = {
 NOISE = 0.4
 GAPS = {"coin flip": 0.2, "band": 0.8, "wide": 6.0}
 TOP, DRAFT = 1500, 1501
+KEPT = (EditKind.UNCHANGED, EditKind.SPACING, EditKind.PUNCTUATION)  # openings held as the body
 
 
 def logits(gap: float) -> np.ndarray:
@@ -78,7 +88,7 @@ def prepared(kind: EditKind, place: Place, rule: TolerantRule | None = None):
 def test_the_table_prints_whole():
     text = table_text()
     print("\n" + text)
-    assert len(text.splitlines()) == 1 + len(EditKind) * len(Place) + 2
+    assert len(text.splitlines()) == 1 + len(EditKind) * len(Place) + 3
     assert set(TABLE) == set(EditKind) and set(EXPECTED) == set(EditKind)
 
 
@@ -115,6 +125,24 @@ def test_an_end_within_the_noise_of_the_argmax_bars_every_row(kind):
             assert not ctx.holds(ending(NOISE / 2), TOP, DRAFT, index, emitted)
             assert ctx.holds(ending(NOISE / 2), TOP, TOP, index, emitted)  # the argmax itself
             assert unvetoed.holds(ending(NOISE / 2), TOP, DRAFT, index, emitted) == allowed
+
+
+@pytest.mark.parametrize("kind", list(EditKind), ids=lambda k: k.value)
+def test_a_content_edit_holds_a_longer_opening_on_exact_match_only(kind):
+    """After a content edit the redraft's own opening spans CONTENT_OPENING_TOKENS tokens; every
+    other row, and a confirmation's opening, keep the set length (2). The ablation shortens the
+    content opening to the set length too."""
+    def opening_ends(ctx) -> int:
+        band_held = [ctx.holds(logits(GAPS["band"]), TOP, DRAFT, PLAIN, emitted)
+                     for emitted in range(CONTENT_OPENING_TOKENS + 1)]
+        return band_held.index(True)
+
+    content = kind is EditKind.CONTENT
+    assert opening_ends(prepared(kind, Place.OPENING)) == (
+        CONTENT_OPENING_TOKENS if content else 0 if kind in KEPT else 2)
+    short = prepared(kind, Place.OPENING, TolerantRule(ablate=frozenset({"content_opening"})))
+    assert opening_ends(short) == (0 if kind in KEPT else 2)
+    assert opening_ends(prepared(kind, Place.SHOWN_OPENING)) == (0 if kind in KEPT else 2)
 
 
 def test_ablations_and_experiments_are_checked_by_name():
