@@ -17,6 +17,7 @@ from redraft_engine.policy import (
     ABLATIONS,
     CONTENT_OPENING_TOKENS,
     EXPERIMENTS,
+    KEPT_WORDS,
     TABLE,
     EditKind,
     Place,
@@ -66,7 +67,6 @@ EXPECTED = {
 NOISE = 0.4
 GAPS = {"coin flip": 0.2, "band": 0.8, "wide": 6.0}
 TOP, DRAFT = 1500, 1501
-KEPT = (EditKind.UNCHANGED, EditKind.SPACING, EditKind.PUNCTUATION)  # openings held as the body
 
 
 def logits(gap: float) -> np.ndarray:
@@ -139,10 +139,10 @@ def test_a_content_edit_holds_a_longer_opening_on_exact_match_only(kind):
 
     content = kind is EditKind.CONTENT
     assert opening_ends(prepared(kind, Place.OPENING)) == (
-        CONTENT_OPENING_TOKENS if content else 0 if kind in KEPT else 2)
+        CONTENT_OPENING_TOKENS if content else 0 if kind in KEPT_WORDS else 2)
     short = prepared(kind, Place.OPENING, TolerantRule(ablate=frozenset({"content_opening"})))
-    assert opening_ends(short) == (0 if kind in KEPT else 2)
-    assert opening_ends(prepared(kind, Place.SHOWN_OPENING)) == (0 if kind in KEPT else 2)
+    assert opening_ends(short) == (0 if kind in KEPT_WORDS else 2)
+    assert opening_ends(prepared(kind, Place.SHOWN_OPENING)) == (0 if kind in KEPT_WORDS else 2)
 
 
 def test_ablations_and_experiments_are_checked_by_name():
