@@ -52,8 +52,7 @@ class Engine(Answering, Confirmation):
     `calibration_dir` (the whole measurement is `noise_estimate`). 0 turns the near-tie rule
     off.
     start_probation: how many answer tokens from the start form the answer's opening, held as
-    policy.py's table says for the opening (a content edit's own opening spans at least
-    `policy.CONTENT_OPENING_TOKENS`).
+    policy.py's table says for the opening.
     prompt_reuse: "exact" reuses the KV cache up to the first changed prompt token; "blend"
     also keeps the KV of the unchanged text after an edit, moved to its new position, and
     decodes only the edited spans, a few tokens after each and the prompt's tail (see

@@ -62,7 +62,7 @@ class TolerantRule:
 
     `tau`, `floor` and `top_k` shape the band; `copy_min_len` is the shortest word that counts
     as copied content. `ablate` switches measures off (`policy.ABLATIONS`); `experiments`
-    switches vetoes on that are off by default (`policy.EXPERIMENTS`).
+    switches on measures that are off by default (`policy.EXPERIMENTS`).
     """
 
     tau: float = 3.0
@@ -125,7 +125,7 @@ class TolerantRule:
                              and self._on(kind, "reach_veto")
                              and not reaches_edit(edit, copy_min_len=self.copy_min_len)),
             old_ended=ended,
-            content_opening=(CONTENT_OPENING_TOKENS if "content_opening" not in self.ablate
+            content_opening=(CONTENT_OPENING_TOKENS if "content_opening" in self.experiments
                              else 0),
             end_before_edit=(ended and kind is EditKind.CONTENT
                              and not reaches_edit(edit, copy_min_len=self.copy_min_len)),

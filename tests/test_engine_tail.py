@@ -137,12 +137,12 @@ def test_where_ending_is_a_coin_flip_the_band_does_not_hold_the_old_answer(engin
     assert control.tokens == old.tokens, "control: the band holds the old answer whole"
 
 
-def test_after_a_content_edit_the_opening_is_the_model_s_own(engine):
+def test_the_content_opening_experiment_writes_the_model_s_own_opening(engine):
     """Under the edited notice, the old answer's third token trails the model's by about 0.4
     logits, inside the band. Held, it keeps the old path, which the model then writes on
     into its own loop to the token limit (fresh generation ends near half of it). With the
-    content edit's longer opening the redraft writes the model's own token there; the control
-    (`content_opening` ablated, a two-token opening) holds the old one."""
+    `content_opening` experiment the redraft writes the model's own token there; the control
+    (the default, a two-token opening) holds the old one."""
     (case,) = [c for c in load_suite(CASES) if c.id == "tail-trunc-harbor"]
     before, after = case.prompt(case.before), case.prompt(case.after)
     engine.reset()
@@ -157,7 +157,7 @@ def test_after_a_content_edit_the_opening_is_the_model_s_own(engine):
     assert own.tokens[:2] == old.tokens[:2]
     if own.tokens[2] == old.tokens[2]:
         pytest.skip("these kernels choose the old answer's third token themselves")
-    opened = redrafted("tolerant")
-    control = redrafted(TolerantRule(ablate=frozenset({"content_opening"})))
+    opened = redrafted(TolerantRule(experiments=frozenset({"content_opening"})))
+    control = redrafted("tolerant")
     assert opened.tokens[:3] == own.tokens[:3]
     assert control.tokens[:3] == old.tokens[:3], "control: the band holds the old third token"

@@ -128,21 +128,22 @@ def test_an_end_within_the_noise_of_the_argmax_bars_every_row(kind):
 
 
 @pytest.mark.parametrize("kind", list(EditKind), ids=lambda k: k.value)
-def test_a_content_edit_holds_a_longer_opening_on_exact_match_only(kind):
-    """After a content edit the redraft's own opening spans CONTENT_OPENING_TOKENS tokens; every
-    other row, and a confirmation's opening, keep the set length (2). The ablation shortens the
-    content opening to the set length too."""
+def test_the_content_opening_experiment_holds_a_longer_opening_on_exact_match_only(kind):
+    """With the experiment on, a content edit's own opening spans CONTENT_OPENING_TOKENS tokens;
+    every other row, and a confirmation's opening, keep the set length (2). By default (the
+    control) the content opening has the set length too."""
     def opening_ends(ctx) -> int:
         band_held = [ctx.holds(logits(GAPS["band"]), TOP, DRAFT, PLAIN, emitted)
                      for emitted in range(CONTENT_OPENING_TOKENS + 1)]
         return band_held.index(True)
 
     content = kind is EditKind.CONTENT
-    assert opening_ends(prepared(kind, Place.OPENING)) == (
+    longer = TolerantRule(experiments=frozenset({"content_opening"}))
+    assert opening_ends(prepared(kind, Place.OPENING, longer)) == (
         CONTENT_OPENING_TOKENS if content else 0 if kind in KEPT_WORDS else 2)
-    short = prepared(kind, Place.OPENING, TolerantRule(ablate=frozenset({"content_opening"})))
-    assert opening_ends(short) == (0 if kind in KEPT_WORDS else 2)
-    assert opening_ends(prepared(kind, Place.SHOWN_OPENING)) == (0 if kind in KEPT_WORDS else 2)
+    assert opening_ends(prepared(kind, Place.SHOWN_OPENING, longer)) == (
+        0 if kind in KEPT_WORDS else 2)
+    assert opening_ends(prepared(kind, Place.OPENING)) == (0 if kind in KEPT_WORDS else 2)
 
 
 def test_ablations_and_experiments_are_checked_by_name():

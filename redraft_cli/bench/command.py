@@ -90,7 +90,6 @@ def run_bench(
     gpu_layers: str | None = None,
     flash_attn: str | None = None,
 ) -> int:
-    from redraft_engine.policy import CONTENT_OPENING_TOKENS
     from rich.console import Console
 
     from redraft_cli.config import load_config
@@ -127,7 +126,6 @@ def run_bench(
                     "n_ctx": engine.n_ctx, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                     "noise": engine.noise,
                     "start_probation": engine.start_probation,
-                    "content_opening": CONTENT_OPENING_TOKENS,
                     "prompt_reuse": settings.prompt_reuse, "blend": blend_settings(),
                     "cases_run": len(results), "cases_selected": len(cases)}
     if interrupted:
@@ -172,8 +170,7 @@ def _report(
         f"({model_info['description']}) on {engine.backend} ({engine.gpu_layers} of "
         f"{engine.n_layers} layers offloaded), {machine_line(machine)}; "
         f"bench wall time {wall / 60:.1f} min; near-tie noise {engine.noise:.2f} logits "
-        f"(measured), opening {engine.start_probation} tokens "
-        f"({run_settings['content_opening']} after a content edit). Ratios are baseline time / "
+        f"(measured), opening {engine.start_probation} tokens. Ratios are baseline time / "
         "arm time: 'fresh' reuses the KV prefix of the old prompt, 'cold' starts from an "
         "empty cache."
     )
