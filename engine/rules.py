@@ -125,14 +125,14 @@ class TolerantRule:
                              and self._on(kind, "reach_veto")
                              and not reaches_edit(edit, copy_min_len=self.copy_min_len)),
             old_ended=ended,
-            content_opening=(CONTENT_OPENING_TOKENS if "content_opening" in self.experiments
+            content_opening=(CONTENT_OPENING_TOKENS if self._on(kind, "content_opening")
                              else 0),
             end_before_edit=(ended and kind is EditKind.CONTENT
                              and not reaches_edit(edit, copy_min_len=self.copy_min_len)),
         )
 
     def _on(self, kind: EditKind, veto: str) -> bool:
-        """The tail vetoes guard edits that changed words: where every word was kept, the old
+        """The tail measures guard edits that changed words: where every word was kept, the old
         path needs no new turn and holding it keeps trivial edits stable."""
         wanted = veto in self.experiments if veto in EXPERIMENTS else True
         return kind not in KEPT_WORDS and wanted and veto not in self.ablate

@@ -26,6 +26,15 @@ def engine():
     eng.close()
 
 
+def old_answer(engine: Engine, case_id: str, **generate):
+    """The suite case's edited prompt, its old answer from an empty cache, and the engine state
+    right after that answer (for each redraft to start from)."""
+    (case,) = [c for c in load_suite(CASES) if c.id == case_id]
+    engine.reset()
+    old = engine.generate(case.prompt(case.before), **generate)
+    return case.prompt(case.after), old, engine.export_state()
+
+
 def code_block(engine: Engine, tokens: list[int]) -> str:
     """The answer's text up to and including its first closing fence."""
     fences = [i for i, t in enumerate(tokens) if t in engine.model.fence_tokens]
@@ -59,11 +68,7 @@ def test_an_answer_cut_before_the_edit_is_held_only_where_the_model_agrees(engin
     path cannot bring in what the edit changed: with the reach veto (an experiment) the redraft
     keeps only the model's own choices (the exact rule's answer), where the default rule's band
     holds the cut old answer verbatim again."""
-    (case,) = [c for c in load_suite(CASES) if c.id == case_id]
-    before, after = case.prompt(case.before), case.prompt(case.after)
-    engine.reset()
-    old = engine.generate(before, max_tokens=48)
-    state = engine.export_state()
+    after, old, state = old_answer(engine, case_id, max_tokens=48)
 
     def redraft(rule):
         assert engine.import_state(*state)
@@ -80,12 +85,8 @@ def test_a_redraft_that_held_the_old_path_ends_where_the_old_answer_ended(engine
     end, where the model would write on by 0.06 logits here. Held, the end stops the answer
     there; not held, the redraft adds sentences neither the old answer nor fresh generation
     has. (Kernels that round otherwise may end there themselves: then both stop.)"""
-    (case,) = [c for c in load_suite(CASES) if c.id == "fact-recall-reword-middle"]
-    before, after = case.prompt(case.before), case.prompt(case.after)
-    engine.reset()
-    old = engine.generate(before)
+    after, old, state = old_answer(engine, "fact-recall-reword-middle")
     assert old.stats.ended and len(old.tokens) < engine.max_tokens
-    state = engine.export_state()
 
     def redraft(rule):
         assert engine.import_state(*state)
@@ -110,12 +111,8 @@ def test_where_ending_is_a_coin_flip_the_band_does_not_hold_the_old_answer(engin
     band). With the end vetoing the band there, the redraft writes the model's own first token
     and soon ends; without, it replays the old answer, cut at the token limit, whole. (Kernels
     that round the end ahead end there: then both stop.)"""
-    (case,) = [c for c in load_suite(CASES) if c.id == "fact-fieldtrip-whitespace-end"]
-    before, after = case.prompt(case.before), case.prompt(case.after)
-    engine.reset()
-    old = engine.generate(before)
+    after, old, state = old_answer(engine, "fact-fieldtrip-whitespace-end")
     assert len(old.tokens) == engine.max_tokens
-    state = engine.export_state()
 
     def blended(rule):
         assert engine.import_state(*state)
@@ -143,11 +140,7 @@ def test_the_content_opening_experiment_writes_the_model_s_own_opening(engine):
     into its own loop to the token limit (fresh generation ends near half of it). With the
     `content_opening` experiment the redraft writes the model's own token there; the control
     (the default, a two-token opening) holds the old one."""
-    (case,) = [c for c in load_suite(CASES) if c.id == "tail-trunc-harbor"]
-    before, after = case.prompt(case.before), case.prompt(case.after)
-    engine.reset()
-    old = engine.generate(before)
-    state = engine.export_state()
+    after, old, state = old_answer(engine, "tail-trunc-harbor")
 
     def redrafted(rule):
         assert engine.import_state(*state)
