@@ -68,12 +68,14 @@ class Place(Enum):
     The opening (the first `EditContext.opening_length()` tokens) picks the answer's path. A
     confirmation re-verifies an answer already redrafted under this edit: its opening is SHOWN,
     or, where the confirmation redrafts the older answer if the exact cache opens otherwise,
-    RECHECKED.
+    RECHECKED. After the redraft left the old answer, a re-anchor offers the old path again:
+    the first `REJOIN_TOKENS` tokens from there are the REJOIN (a redraft's own pass only).
     """
 
     OPENING = "opening"
     SHOWN_OPENING = "shown opening"
     RECHECKED_OPENING = "rechecked opening"
+    REJOIN = "rejoin"
     BODY = "body"
 
 
@@ -92,7 +94,8 @@ PLACES = tuple(Place)
 # Tiers per (plain, copy, fixed) token. Rows without an edited word hold the opening like the
 # body; a typo, deletion or unknown edit holds the opening's coin flips; a content edit holds
 # its opening only where the model agrees (a coin flip there can keep a path that never reaches
-# the new content), unless a confirmation saw that opening decided under the edit already.
+# the new content), unless a confirmation saw that opening decided under the edit already, and
+# so its rejoin: a re-anchor's first tokens pick again between the old path and the model's.
 KEPT_WORDS = (EditKind.UNCHANGED, EditKind.SPACING, EditKind.PUNCTUATION)
 _KEPT_WORDS = {
     EditKind.UNCHANGED: (B, B, B),  # nothing edited: nothing copied can be stale
@@ -100,11 +103,11 @@ _KEPT_WORDS = {
     EditKind.PUNCTUATION: (B, N, N),  # "!" negates code and "#" comments it out
 }
 _WORDS_EDITED = {
-    #                   opening    shown      rechecked  body
-    EditKind.TYPO: ((N, N, N), (N, N, N), (E, E, E), (B, N, N)),
-    EditKind.DELETION: ((N, N, N), (N, N, N), (E, E, E), (B, N, N)),
-    EditKind.UNKNOWN: ((N, N, N), (N, N, N), (E, E, E), (B, N, N)),
-    EditKind.CONTENT: ((E, E, E), (N, N, N), (E, E, E), (B, N, N)),
+    #                   opening    shown      rechecked  rejoin     body
+    EditKind.TYPO: ((N, N, N), (N, N, N), (E, E, E), (B, N, N), (B, N, N)),
+    EditKind.DELETION: ((N, N, N), (N, N, N), (E, E, E), (B, N, N), (B, N, N)),
+    EditKind.UNKNOWN: ((N, N, N), (N, N, N), (E, E, E), (B, N, N), (B, N, N)),
+    EditKind.CONTENT: ((E, E, E), (N, N, N), (E, E, E), (E, E, E), (B, N, N)),
 }
 TABLE: dict[EditKind, dict[Place, dict[Kind, Tier]]] = {
     **{edit: {place: dict(zip(KINDS, tiers)) for place in PLACES}
@@ -133,7 +136,12 @@ ABLATIONS = {
     "close_veto": "a closing fence as the argmax bars nothing",
     "old_end": "the old answer's end held only where the model ends too",
     "near_end": "an end within the noise of the argmax bars nothing (only an end as the argmax)",
+    "rejoin": "the tokens after a re-anchor held as the body",
 }
+# A content edit's rejoin spans this many answer tokens from a re-anchor. Measured at 4 only:
+# the anchor itself matched three tokens, and the coin flip that had kept an old path which
+# never reached the edit stood at the third token after it.
+REJOIN_TOKENS = 4
 # With the `content_opening` experiment, a content edit's own opening spans at least this many
 # answer tokens, held on exact match only. On SmolLM2 it wrote fresh generation's answer in
 # three tail cases where a coin flip in the first sentence had kept an old path twice as long
@@ -168,7 +176,8 @@ def table_text() -> str:
         for place, tiers in places.items():
             lines.append(f"{edit.value:<12}{place.value:<19}"
                          + "".join(f"{tiers[k].name.lower():<10}" for k in KINDS))
-    lines.append("opening: the answer's first tokens (Engine.start_probation)")
+    lines.append("opening: the answer's first tokens (Engine.start_probation); rejoin: the "
+                 f"first {REJOIN_TOKENS} tokens from a re-anchor")
     lines.append("vetoes (exact whatever the row): " + "; ".join(VETOES))
     lines.append(END_RULE)
     return "\n".join(lines)
@@ -229,6 +238,7 @@ class EditContext:
     opening: the place of the first `opening_tokens` answer tokens (at least
         `content_opening` of them after a content edit, in a redraft's own opening; 0 unless
         the `content_opening` experiment is on).
+    rejoin_tokens: how many tokens from a re-anchor stand at the REJOIN (0: none do).
     """
 
     edit: EditKind = EditKind.UNCHANGED
@@ -249,9 +259,17 @@ class EditContext:
     opening: Place = Place.OPENING
     opening_tokens: int = 2
     content_opening: int = 0
+    rejoin_tokens: int = 0
 
-    def place(self, emitted: int) -> Place:
-        return self.opening if emitted < self.opening_length() else Place.BODY
+    def place(self, emitted: int, rejoined: int | None = None) -> Place:
+        """The place of the answer token after `emitted` others; `rejoined`: the emitted count
+        when the replay last re-anchored into the old answer (None: it never did)."""
+        if emitted < self.opening_length():
+            return self.opening
+        if (rejoined is not None and emitted - rejoined < self.rejoin_tokens
+                and self.opening is Place.OPENING):
+            return Place.REJOIN
+        return Place.BODY
 
     def opening_length(self) -> int:
         """How many answer tokens the opening spans. A confirmation's opening keeps the set
@@ -265,9 +283,11 @@ class EditContext:
                 or argmax in self.inserted or old_index in self.removed
                 or old_index in self.loop or self.cut_before_edit)
 
-    def tier(self, argmax: int, old_index: int, emitted: int, block_open: bool = False) -> Tier:
+    def tier(self, argmax: int, old_index: int, emitted: int, block_open: bool = False,
+             rejoined: int | None = None) -> Tier:
         """The tier of the draft token at `old_index` where the model chose `argmax`, after
-        `emitted` answer tokens (`block_open`: the answer has a fenced block open)."""
+        `emitted` answer tokens (`block_open`: the answer has a fenced block open; `rejoined`:
+        see `place`)."""
         if self.band is None or self.vetoed(argmax, old_index, block_open):
             return Tier.EXACT
         kinds = [Kind.PLAIN]
@@ -275,18 +295,18 @@ class EditContext:
             kinds.append(Kind.COPY)
         if old_index in self.fixed:
             kinds.append(Kind.FIXED)
-        return tier_of(self.edit, self.place(emitted), kinds)
+        return tier_of(self.edit, self.place(emitted, rejoined), kinds)
 
     def holds(
         self, logits: np.ndarray, argmax: int, draft: int, old_index: int, emitted: int,
-        block_open: bool = False,
+        block_open: bool = False, rejoined: int | None = None,
     ) -> bool:
         """Is the draft token held where the model's own choice is `argmax`?"""
         if draft == argmax:
             return True
         if self.ends_near(logits, argmax):
             return False
-        tier = self.tier(argmax, old_index, emitted, block_open)
+        tier = self.tier(argmax, old_index, emitted, block_open, rejoined)
         if tier is Tier.NEAR_TIE:
             return self.near_tie(old_index, float(logits[argmax]) - float(logits[draft]))
         if tier is Tier.BAND:

@@ -159,6 +159,7 @@ class Replay:
         self.emitted = 0
         self.p: int | None = 0 if draft else None  # the next old-answer token to verify
         self.watermark = 0
+        self.rejoined: int | None = None  # `emitted` at the last re-anchor
         self.done = False  # ended at an end of generation: the model's, or the old one held
 
     def events(self) -> Iterator[TokenEvent]:
@@ -181,7 +182,7 @@ class Replay:
 
     def _holds(self, row: np.ndarray, top: int, old_index: int) -> bool:
         return self.ctx.holds(row, top, self.draft[old_index], old_index, self.emitted,
-                              self.block_open)
+                              self.block_open, self.rejoined)
 
     def _holds_old_end(self) -> bool:
         """At the end of the old answer, with the logits after its last token at hand: end here
@@ -231,6 +232,7 @@ class Replay:
         if resume is not None:
             self.c.reanchors += 1
             self.p = resume
+            self.rejoined = self.emitted
             if resume < len(self.draft):  # at the end, a later anchor may still resume earlier
                 self.watermark = resume
             size = self.windows.next_size(first_checked=False)

@@ -28,6 +28,7 @@ from .policy import (
     CONTENT_OPENING_TOKENS,
     EXPERIMENTS,
     KEPT_WORDS,
+    REJOIN_TOKENS,
     Band,
     EditContext,
     EditKind,
@@ -107,9 +108,10 @@ class TolerantRule:
         band = Band(self.tau, self.floor, self.top_k)
         ended = edit.ended and "old_end" not in self.ablate
         near_end = "near_end" not in self.ablate
+        rejoin = 0 if "rejoin" in self.ablate else REJOIN_TOKENS
         if kind is EditKind.UNCHANGED:
             return EditContext(edit=kind, band=band, eog=edit.eog, near_end=near_end,
-                               old_ended=ended)
+                               old_ended=ended, rejoin_tokens=rejoin)
         fixed, copies = (guarded_indices(edit, copy_min_len=self.copy_min_len)
                          if "guards" not in self.ablate else (frozenset(), frozenset()))
         return EditContext(
@@ -127,6 +129,7 @@ class TolerantRule:
             old_ended=ended,
             content_opening=(CONTENT_OPENING_TOKENS if self._on(kind, "content_opening")
                              else 0),
+            rejoin_tokens=rejoin,
             end_before_edit=(ended and kind is EditKind.CONTENT
                              and not reaches_edit(edit, copy_min_len=self.copy_min_len)),
         )

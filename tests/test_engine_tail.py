@@ -15,6 +15,7 @@ from redraft_cli.bench.cases import load_suite
 pytestmark = pytest.mark.model
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
+HELDOUT = CASES.parent / "benchmarks" / "heldout" / "cases.json"
 SQUARE = "Write a Python function that returns the square of x."
 CUBE = "Write a Python function that returns the cube of x."
 
@@ -26,10 +27,10 @@ def engine():
     eng.close()
 
 
-def old_answer(engine: Engine, case_id: str, **generate):
+def old_answer(engine: Engine, case_id: str, suite: Path = CASES, **generate):
     """The suite case's edited prompt, its old answer from an empty cache, and the engine state
     right after that answer (for each redraft to start from)."""
-    (case,) = [c for c in load_suite(CASES) if c.id == case_id]
+    (case,) = [c for c in load_suite(suite) if c.id == case_id]
     engine.reset()
     old = engine.generate(case.prompt(case.before), **generate)
     return case.prompt(case.after), old, engine.export_state()
@@ -154,3 +155,24 @@ def test_the_content_opening_experiment_writes_the_model_s_own_opening(engine):
     control = redrafted("tolerant")
     assert opened.tokens[:3] == own.tokens[:3]
     assert control.tokens[:3] == old.tokens[:3], "control: the band holds the old third token"
+
+
+def test_after_a_re_anchor_a_content_edit_holds_the_old_path_only_where_the_model_agrees(engine):
+    """The redraft of the edited printer guide leaves the old answer at its first token, writes
+    its own opening and re-anchors into the old answer three tokens later ("a new printer").
+    There the old "," trails the model's "." by about 0.1 logits (an old choice by 2.8), inside
+    the band: held, it leads to a one-sentence answer that ends without the edited date, where
+    fresh generation states it. At the rejoin a content edit holds only the model's own choices;
+    the control (the ablation `rejoin`) holds the old ","."""
+    after, old, state = old_answer(engine, "ho-trunc-printer", HELDOUT)
+
+    def redrafted(rule):
+        assert engine.import_state(*state)
+        return engine.redraft(after, old, rule=rule)
+
+    assert "30 April" in old.text
+    rejoined = redrafted("tolerant")
+    control = redrafted(TolerantRule(ablate=frozenset({"rejoin"})))
+    assert control.stats.reanchors >= 1
+    assert "15 May" in rejoined.text
+    assert "15 May" not in control.text, "control: the old path ends before the edited date"

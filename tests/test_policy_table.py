@@ -18,6 +18,7 @@ from redraft_engine.policy import (
     CONTENT_OPENING_TOKENS,
     EXPERIMENTS,
     KEPT_WORDS,
+    REJOIN_TOKENS,
     TABLE,
     EditKind,
     Place,
@@ -54,15 +55,15 @@ PIECES = ["Maria", " Ok", "af", "or", " opened", " it", " on", " March", " 1", "
 PLAIN, COPY, FIXED = 5, 1, 8  # " it", " Ok" (of Okafor), " 1" (of 14)
 
 # (plain, copy, fixed) per place, in the order of policy.PLACES:
-# opening, shown opening, rechecked opening, body.
+# opening, shown opening, rechecked opening, rejoin, body.
 EXPECTED = {
-    EditKind.UNCHANGED: [(B, B, B)] * 4,
-    EditKind.SPACING: [(B, B, N)] * 4,
-    EditKind.PUNCTUATION: [(B, N, N)] * 4,
-    EditKind.TYPO: [(N, N, N), (N, N, N), (E, E, E), (B, N, N)],
-    EditKind.DELETION: [(N, N, N), (N, N, N), (E, E, E), (B, N, N)],
-    EditKind.CONTENT: [(E, E, E), (N, N, N), (E, E, E), (B, N, N)],
-    EditKind.UNKNOWN: [(N, N, N), (N, N, N), (E, E, E), (B, N, N)],
+    EditKind.UNCHANGED: [(B, B, B)] * 5,
+    EditKind.SPACING: [(B, B, N)] * 5,
+    EditKind.PUNCTUATION: [(B, N, N)] * 5,
+    EditKind.TYPO: [(N, N, N), (N, N, N), (E, E, E), (B, N, N), (B, N, N)],
+    EditKind.DELETION: [(N, N, N), (N, N, N), (E, E, E), (B, N, N), (B, N, N)],
+    EditKind.CONTENT: [(E, E, E), (N, N, N), (E, E, E), (E, E, E), (B, N, N)],
+    EditKind.UNKNOWN: [(N, N, N), (N, N, N), (E, E, E), (B, N, N), (B, N, N)],
 }
 NOISE = 0.4
 GAPS = {"coin flip": 0.2, "band": 0.8, "wide": 6.0}
@@ -78,11 +79,23 @@ def logits(gap: float) -> np.ndarray:
 
 
 def prepared(kind: EditKind, place: Place, rule: TolerantRule | None = None):
+    """The policy of `kind`'s example edit, for a pass whose opening is `place` (a REJOIN or
+    BODY token stands in a redraft's own pass)."""
     old = None if kind is EditKind.UNKNOWN else DOC
     edit = Edit(old_prompt=old, new_prompt=EDITS[kind], draft_pieces=PIECES, tokenize=tokenize,
                 eog=frozenset({EOG}))
     ctx = (rule or TolerantRule()).prepare(edit)
-    return replace(ctx, old_margins=(0.1,) * len(PIECES), noise=NOISE, opening=place)
+    opening = Place.OPENING if place in (Place.REJOIN, Place.BODY) else place
+    return replace(ctx, old_margins=(0.1,) * len(PIECES), noise=NOISE, opening=opening)
+
+
+def position(place: Place) -> dict[str, int | None]:
+    """`holds` arguments that put a token at `place`: emitted tokens, and the last re-anchor."""
+    if place is Place.BODY:
+        return {"emitted": 99, "rejoined": None}
+    if place is Place.REJOIN:
+        return {"emitted": 99, "rejoined": 99 - REJOIN_TOKENS + 1}
+    return {"emitted": 0, "rejoined": None}
 
 
 def test_the_table_prints_whole():
@@ -97,10 +110,10 @@ def test_the_table_prints_whole():
 def test_each_row_holds_what_its_tier_allows(kind, place):
     ctx = prepared(kind, place)
     assert ctx.edit is kind  # the example edit is classified as its row
-    emitted = 0 if place is not Place.BODY else 99
+    assert ctx.place(**position(place)) is place
     want = dict(zip((PLAIN, COPY, FIXED), EXPECTED[kind][list(Place).index(place)]))
     for index, tier in want.items():
-        held = {name: ctx.holds(logits(gap), TOP, DRAFT, index, emitted)
+        held = {name: ctx.holds(logits(gap), TOP, DRAFT, index, **position(place))
                 for name, gap in GAPS.items()}
         assert held == {"coin flip": tier >= N, "band": tier == B, "wide": False}, (
             f"{kind.value}, {place.value}, token {PIECES[index]!r}: expected {tier.name}")
@@ -118,13 +131,13 @@ def test_an_end_within_the_noise_of_the_argmax_bars_every_row(kind):
     for place in Place:
         ctx = prepared(kind, place)
         unvetoed = prepared(kind, place, TolerantRule(ablate=frozenset({"near_end"})))
-        emitted = 0 if place is not Place.BODY else 99
+        at = position(place)
         for index in (PLAIN, COPY, FIXED):
-            allowed = ctx.holds(ending(3 * NOISE), TOP, DRAFT, index, emitted)
-            assert allowed == (ctx.tier(TOP, index, emitted) >= N)
-            assert not ctx.holds(ending(NOISE / 2), TOP, DRAFT, index, emitted)
-            assert ctx.holds(ending(NOISE / 2), TOP, TOP, index, emitted)  # the argmax itself
-            assert unvetoed.holds(ending(NOISE / 2), TOP, DRAFT, index, emitted) == allowed
+            allowed = ctx.holds(ending(3 * NOISE), TOP, DRAFT, index, **at)
+            assert allowed == (ctx.tier(TOP, index, **at) >= N)
+            assert not ctx.holds(ending(NOISE / 2), TOP, DRAFT, index, **at)
+            assert ctx.holds(ending(NOISE / 2), TOP, TOP, index, **at)  # the argmax itself
+            assert unvetoed.holds(ending(NOISE / 2), TOP, DRAFT, index, **at) == allowed
 
 
 @pytest.mark.parametrize("kind", list(EditKind), ids=lambda k: k.value)
@@ -153,3 +166,22 @@ def test_ablations_and_experiments_are_checked_by_name():
         TolerantRule(ablate=frozenset({"probation"}))
     with pytest.raises(ValueError, match="unknown experiment"):
         TolerantRule(experiments=frozenset({"close_veto"}))
+
+
+@pytest.mark.parametrize("kind", list(EditKind), ids=lambda k: k.value)
+def test_the_rejoin_spans_its_tokens_in_a_redraft_s_own_pass_only(kind):
+    """A content edit holds the first REJOIN_TOKENS tokens after a re-anchor on exact match
+    only, like its opening; the next token is the body's again. A confirmation's pass, whose old
+    answer was decided under this edit already, has no rejoin. Control: the ablation `rejoin`
+    holds those tokens as the body does."""
+    def band_held(ctx, since: int) -> bool:
+        return ctx.holds(logits(GAPS["band"]), TOP, DRAFT, PLAIN, 50 + since, rejoined=50)
+
+    content = kind is EditKind.CONTENT
+    body = EXPECTED[kind][list(Place).index(Place.BODY)][0] is B
+    own = prepared(kind, Place.OPENING)
+    assert [band_held(own, k) for k in range(REJOIN_TOKENS + 1)] == (
+        [not content and body] * REJOIN_TOKENS + [body])
+    assert band_held(prepared(kind, Place.SHOWN_OPENING), 0) == body
+    ablated = prepared(kind, Place.OPENING, TolerantRule(ablate=frozenset({"rejoin"})))
+    assert band_held(ablated, 0) == body
