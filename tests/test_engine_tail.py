@@ -159,8 +159,8 @@ def test_the_content_opening_experiment_writes_the_model_s_own_opening(engine):
 
 def test_after_a_re_anchor_a_content_edit_holds_the_old_path_only_where_the_model_agrees(engine):
     """The redraft of the edited printer guide leaves the old answer at its first token, writes
-    its own opening and re-anchors into the old answer three tokens later ("a new printer").
-    There the old "," trails the model's "." by about 0.1 logits (an old choice by 2.8), inside
+    its own opening and re-anchors into the old answer ("a new printer"). Three tokens on, the
+    old "," trails the model's "." by about 0.1 logits (an old choice by 2.8), inside
     the band: held, it leads to a one-sentence answer that ends without the edited date, where
     fresh generation states it. At the rejoin a content edit holds only the model's own choices;
     the control (the ablation `rejoin`) holds the old ","."""
