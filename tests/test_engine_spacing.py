@@ -15,10 +15,9 @@ every word, unguarded copies after one that changed only spacing); the control t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from helpers.models import smollm_path
+from helpers.suites import CASES
 from redraft_engine import Engine
 from redraft_engine.rules import TolerantRule
 
@@ -26,7 +25,6 @@ from redraft_cli.bench.cases import load_suite
 
 pytestmark = pytest.mark.model
 
-CASES = Path(__file__).resolve().parent.parent / "cases"
 ANSWER_TOKENS = 256
 WINDOW = 16  # pinned: the default windows follow a cost table measured on each machine
 

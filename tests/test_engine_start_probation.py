@@ -13,11 +13,10 @@ of one token) must lose the fact.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from helpers.models import PINNED_WINDOW, gemma_path
 from helpers.recorded_draft import recorded_draft
+from helpers.suites import CASES
 from redraft_engine import Engine
 from redraft_engine.defaults import DEFAULT_START_PROBATION
 
@@ -25,7 +24,6 @@ from redraft_cli.bench.cases import load_suite
 
 pytestmark = [pytest.mark.model, pytest.mark.gemma, pytest.mark.slow]
 
-CASES = Path(__file__).resolve().parent.parent / "cases"
 ANSWER_TOKENS = 48
 
 

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 from helpers.models import PINNED_WINDOW, smollm_path
+from helpers.suites import CASES, HELDOUT
 from redraft_engine import Draft, Engine, TolerantRule
 
 from redraft_cli.bench.cases import load_suite
 
 pytestmark = pytest.mark.model
 
-CASES = Path(__file__).resolve().parent.parent / "cases"
-HELDOUT = CASES.parent / "benchmarks" / "heldout" / "cases.json"
 SQUARE = "Write a Python function that returns the square of x."
 CUBE = "Write a Python function that returns the cube of x."
 

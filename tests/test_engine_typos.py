@@ -10,11 +10,10 @@ the opening's near-ties and the whole answer was rewritten (held 0.00 in the sui
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from helpers.models import MODEL_PARAMS, MODEL_PATHS, PINNED_WINDOW, gemma_path
 from helpers.recorded_draft import recorded_draft
+from helpers.suites import CASES
 from redraft_engine import Engine
 from redraft_engine.guards import typos_only
 from redraft_engine.rules import TolerantRule
@@ -23,7 +22,6 @@ from redraft_cli.bench.cases import load_suite
 
 pytestmark = pytest.mark.model
 
-CASES = Path(__file__).resolve().parent.parent / "cases"
 ANSWER_TOKENS = 48
 
 # Gemma 3's vocabulary holds "fils" (French) whole, so "fills" misspelt "fils" reads as another

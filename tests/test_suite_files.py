@@ -4,14 +4,13 @@ answerable from `after`, and a trivial edit must change nothing but what its lab
 import re
 import string
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from helpers.suites import CASES, HELDOUT, ROOT
 
 from redraft_cli.bench.cases import Case, load_suite
 
-ROOT = Path(__file__).resolve().parent.parent
-SUITES = [ROOT / "cases", ROOT / "benchmarks" / "heldout" / "cases.json"]
+SUITES = [CASES, HELDOUT]
 PUNCTUATION = re.compile(r"[\s" + re.escape(string.punctuation) + "]")
 
 
@@ -36,7 +35,7 @@ def broken_rules(case: Case) -> list[str]:
 def test_every_case_of_the_suite_follows_the_rules(suite):
     cases = load_suite(suite)
     assert cases
-    assert {c.id: broken_rules(c) for c in cases if broken_rules(c)} == {}
+    assert {c.id: broken for c in cases if (broken := broken_rules(c))} == {}
 
 
 def test_the_rules_catch_a_broken_case():
